@@ -1,0 +1,227 @@
+"""Validated configuration dataclasses. Unknown keys are errors that name the key.
+
+``ModelConfig`` describes the networks (what an exported model needs to be rebuilt); the training driver in
+``train/`` adds its own ``TrainConfig`` with the same strictness.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+
+from .labels import LabelSet, load_label_set
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _convert(value, tp, where: str):
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(value, args[0], where)
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (inner, *_rest) = typing.get_args(tp) or (object,)
+        return tuple(_convert(v, inner, where) for v in value)
+    if tp is bool:
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if tp is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if tp is str:
+        return str(value)
+    return value
+
+
+def from_dict(cls, data: dict, where: str = ""):
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise ConfigError."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown config key {path!r}{hint}")
+        kwargs[key] = _convert(value, hints[key], path)
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if validate:
+        validate()
+    return obj
+
+
+def to_dict(obj) -> dict:
+    def conv(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, tuple):
+            return [conv(x) for x in v]
+        return v
+    return conv(obj)
+
+
+def set_path(data: dict, dotted: str, value) -> None:
+    """Set ``a.b.c=value`` in a nested dict (used by key=value overrides)."""
+    parts = dotted.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {p!r} is not a section")
+    node[parts[-1]] = value
+
+
+NORMS = ("batch", "instance", "none")
+
+
+@dataclass
+class FirstFrameConfig:
+    """pix2pixHD-style single-image generator used for the first L frames."""
+    enabled: bool = True
+    ngf: int = 64
+    n_downsample: int = 3
+    n_blocks: int = 9
+    n_local_enhancers: int = 0
+    n_blocks_local: int = 3
+    norm: str = "instance"
+
+    def validate(self):
+        if self.norm not in NORMS:
+            raise ConfigError(f"first_frame.norm must be one of {NORMS}, got {self.norm!r}")
+
+
+@dataclass
+class EncoderConfig:
+    """Feature encoder E for multimodal (per-instance style) synthesis."""
+    enabled: bool = False
+    feat_nc: int = 3
+    nef: int = 16
+    n_downsample: int = 4
+    stuff_pooling: bool = True  # pool "stuff" classes (road, sky...) over their class region
+
+
+@dataclass
+class DiscriminatorConfig:
+    ndf: int = 64
+    n_layers: int = 3
+    num_D: int = 2
+    n_frames_D: int = 3
+    n_scales_temporal: int = 2
+    num_D_temporal: int = 0  # 0: same as num_D
+    norm: str = "batch"
+
+    def validate(self):
+        if self.norm not in NORMS:
+            raise ConfigError(f"discriminator.norm must be one of {NORMS}, got {self.norm!r}")
+
+
+@dataclass
+class ModelConfig:
+    label_set: str = "cityscapes"
+    use_instance: bool = True
+    output_nc: int = 3
+    n_past_frames: int = 2  # L
+    ngf: int = 128
+    n_downsample: int = 3
+    n_blocks: int = 9
+    n_blocks_local: int = 3
+    n_scales: int = 1  # spatial scales of the sequential generator (G0 + local enhancers)
+    norm: str = "batch"
+    use_flow: bool = True
+    flow_multiplier: float = 20.0
+    use_foreground: bool = True
+    foreground_labels: tuple[int, ...] = ()  # empty: the label set's default foreground classes
+    first_frame: FirstFrameConfig = field(default_factory=FirstFrameConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+    def validate(self):
+        if self.norm not in NORMS:
+            raise ConfigError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if not 1 <= self.n_scales <= 3:
+            raise ConfigError(f"n_scales must be 1, 2 or 3, got {self.n_scales}")
+        if self.n_past_frames < 1:
+            raise ConfigError(f"n_past_frames must be at least 1, got {self.n_past_frames}")
+        if self.ngf % (2 ** (self.n_scales - 1)) or self.ngf < 2 ** self.n_scales:
+            raise ConfigError(f"ngf {self.ngf} must be divisible by 2**(n_scales-1) = {2 ** (self.n_scales - 1)}")
+        try:
+            ls = self.labels
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if ls.encoding != "onehot" and self.encoder.enabled:
+            raise ConfigError("encoder.enabled needs a one-hot label set with instances (street scenes)")
+        for i in self.foreground_labels:
+            if not 0 <= i < max(ls.num_classes, 1):
+                raise ConfigError(f"foreground_labels: id {i} is not in label set {ls.name!r}")
+
+    @property
+    def labels(self) -> LabelSet:
+        return load_label_set(self.label_set)
+
+    @property
+    def frame_channels(self) -> int:
+        """Channels of one encoded conditioning frame."""
+        return self.labels.channels(self.use_instance)
+
+    @property
+    def feature_channels(self) -> int:
+        return self.encoder.feat_nc if self.encoder.enabled else 0
+
+    @property
+    def generator_input_nc(self) -> int:
+        """Channels the sequential generator sees: L+1 conditioning frames (+ style features)."""
+        return self.frame_channels * (self.n_past_frames + 1) + self.feature_channels
+
+    @property
+    def fg_ids(self) -> tuple[int, ...]:
+        return self.foreground_labels or self.labels.foreground
+
+    @property
+    def size_multiple(self) -> int:
+        """Frame width and height must be multiples of this."""
+        return 2 ** (self.n_downsample + self.n_scales - 1)
+
+
+def nearest_valid_size(width: int, height: int, multiple: int) -> tuple[int, int]:
+    def r(v):
+        return max(multiple, int(round(v / multiple)) * multiple)
+    return r(width), r(height)
+
+
+def check_size(width: int, height: int, multiple: int) -> None:
+    if width % multiple or height % multiple:
+        w, h = nearest_valid_size(width, height, multiple)
+        raise ConfigError(f"size {width}x{height} is not a multiple of {multiple} as this network needs; "
+                          f"nearest valid size: {w}x{h}")
