@@ -1,0 +1,31 @@
+"""Build every network a ModelConfig describes."""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from ..config import ModelConfig
+from .discriminator import MultiscaleDiscriminator, TemporalDiscriminators
+from .encoder import FeatureEncoder
+from .first_frame import FirstFrameGenerator
+from .generator import SequentialGenerator
+
+
+def build_generators(cfg: ModelConfig) -> nn.ModuleDict:
+    """What inference needs: ``generator`` (F), ``first_frame`` and ``encoder`` when enabled."""
+    nets = nn.ModuleDict({"generator": SequentialGenerator(cfg)})
+    if cfg.first_frame.enabled:
+        nets["first_frame"] = FirstFrameGenerator(cfg.first_frame, cfg.frame_channels + cfg.feature_channels,
+                                                  cfg.output_nc)
+    if cfg.encoder.enabled:
+        nets["encoder"] = FeatureEncoder(cfg.encoder, cfg.output_nc)
+    return nets
+
+
+def build_discriminators(cfg: ModelConfig) -> nn.ModuleDict:
+    """What training adds: the conditional image D and the temporal Ds."""
+    d = cfg.discriminator
+    return nn.ModuleDict({
+        "image": MultiscaleDiscriminator(cfg.frame_channels + cfg.output_nc, d.ndf, d.n_layers, d.num_D, d.norm),
+        "temporal": TemporalDiscriminators(d.n_frames_D, d.n_scales_temporal, cfg.output_nc, d.ndf, d.n_layers,
+                                           d.num_D_temporal or d.num_D, d.norm),
+    })

@@ -1,0 +1,51 @@
+"""The first-frame generator: a pix2pixHD single-image generator for the first L frames of a video.
+
+A global net (7×7 conv, n_downsample stride-2 convs, n_blocks residual blocks, as many transposed convs) plus
+optional local enhancers, each doubling the resolution it works at and adding the coarser net's features (as
+pix2pixHD's LocalEnhancer). Unlike NVIDIA's hard-coded single generators it takes any frame size: inputs are
+padded to the multiple the network needs and the output is cropped back.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..config import FirstFrameConfig
+from .blocks import ConvBlock, down_blocks, downsample, init_weights, res_blocks, up_blocks
+
+
+class FirstFrameGenerator(nn.Module):
+    def __init__(self, cfg: FirstFrameConfig, input_nc: int, output_nc: int = 3):
+        super().__init__()
+        n_local, norm = cfg.n_local_enhancers, cfg.norm
+        ngf_global = cfg.ngf * 2 ** n_local
+        width = ngf_global * 2 ** cfg.n_downsample
+        self.multiple = 2 ** (cfg.n_downsample + n_local)
+        self.global_net = nn.Sequential(
+            ConvBlock(input_nc, ngf_global, 7, norm=norm, padding="reflect"),
+            *down_blocks(ngf_global, cfg.n_downsample, norm), *res_blocks(width, cfg.n_blocks, norm),
+            *up_blocks(ngf_global, cfg.n_downsample, norm))
+        self.local_down = nn.ModuleList()
+        self.local_up = nn.ModuleList()
+        for i in range(1, n_local + 1):
+            ngf = cfg.ngf * 2 ** (n_local - i)
+            self.local_down.append(nn.Sequential(ConvBlock(input_nc, ngf, 7, norm=norm, padding="reflect"),
+                                                 *down_blocks(ngf, 1, norm)))
+            self.local_up.append(nn.Sequential(*res_blocks(ngf * 2, cfg.n_blocks_local, norm),
+                                               *up_blocks(ngf, 1, norm)))
+        self.out = ConvBlock(cfg.ngf, output_nc, 7, norm="none", activation="tanh", padding="reflect")
+        init_weights(self)
+
+    def forward(self, labels: torch.Tensor) -> dict:
+        """labels: (B, C, H, W) one encoded conditioning frame (+ style features) -> {"image": (B, 3, H, W)}."""
+        h, w = labels.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        x = F.pad(labels, (0, pw, 0, ph), mode="replicate") if ph or pw else labels
+        inputs = [x]
+        for _ in self.local_down:
+            inputs.insert(0, downsample(inputs[0]))
+        features = self.global_net(inputs[0])
+        for i, (down, up) in enumerate(zip(self.local_down, self.local_up)):
+            features = up(down(inputs[i + 1]) + features)
+        return {"image": self.out(features)[..., :h, :w]}

@@ -1,0 +1,175 @@
+"""The sequential generator F of vid2vid (paper Eq. 4 and Eq. 9).
+
+For frame t it sees the conditioning maps of frames t-L..t (stacked oldest → current on channels, plus optional
+per-instance style features) and the L previously generated frames, and returns
+
+    x_t = (1 - m) · warp(x_{t-1}, w) + m · h
+
+where the flow w and the soft occlusion mask m come from a flow head, and the hallucinated frame h from an image
+head. Both heads read the **sum** of a label encoder and a previous-frame encoder (the shared trunk); the flow and
+mask share one decoder. With a foreground model, a second generator that sees only the labels paints the
+foreground classes: x_t ← fg · mask_fg + x_t · (1 - mask_fg).
+
+Coarse-to-fine: scale 0 (the "global" net, ngf channels) runs at 1/2^(S-1) of the frame size; each finer scale s
+(ngf/2^s channels, "local enhancer") downsamples its inputs once and adds the coarser scale's last decoder
+features before its own decoder, per head. Flow at scale s is scaled by flow_multiplier · 2^s pixels.
+
+The layer layout (and so every parameter count) follows NVIDIA's CompositeGenerator / CompositeLocalGenerator, so
+their released checkpoints can be converted (see v2v/checkpoint_nvidia.py).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.utils.checkpoint import checkpoint
+
+from ..config import ModelConfig
+from ..flow import warp
+from .blocks import ConvBlock, down_blocks, init_weights, pyramid, res_blocks, up_blocks
+
+
+def _fg_ngf(ngf: int, n_downsample: int) -> int:
+    # The reference halves the foreground net's width when the main net is deep (n_downsample > 2).
+    return ngf // 2 if n_downsample > 2 else ngf
+
+
+class _Head(nn.Module):
+    """Residual blocks then upsampling: the decoder of one output of one scale."""
+
+    def __init__(self, channels: int, n_res: int, ngf_out: int, n_up: int, norm: str):
+        super().__init__()
+        self.res = res_blocks(channels, n_res, norm)
+        self.up = nn.Sequential(*up_blocks(ngf_out, n_up, norm))
+        self.checkpointing = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.checkpointing and x.requires_grad:
+            x = checkpoint(self.res, x, use_reentrant=False)
+        else:
+            x = self.res(x)
+        return self.up(x)
+
+
+def _out_conv(ngf: int, channels: int, activation: str | None) -> ConvBlock:
+    return ConvBlock(ngf, channels, 7, norm="none", activation=activation, padding="reflect")
+
+
+class ScaleGenerator(nn.Module):
+    """One spatial scale of the sequential generator (s = 0: global net, s >= 1: local enhancer)."""
+
+    def __init__(self, cfg: ModelConfig, scale: int):
+        super().__init__()
+        self.scale = scale
+        self.use_flow = cfg.use_flow
+        self.use_foreground = cfg.use_foreground
+        self.flow_multiplier = cfg.flow_multiplier * 2 ** scale
+        cin = cfg.generator_input_nc
+        prev_nc = cfg.output_nc * cfg.n_past_frames
+        norm = cfg.norm
+        if scale == 0:
+            ngf, n_down = cfg.ngf, cfg.n_downsample
+            n_enc_res, n_dec_res, n_fg_res = cfg.n_blocks - cfg.n_blocks // 2, cfg.n_blocks // 2, cfg.n_blocks
+        else:
+            ngf, n_down = cfg.ngf // 2 ** scale, 1
+            n_enc_res, n_dec_res, n_fg_res = 0, cfg.n_blocks_local, cfg.n_blocks_local
+        width = ngf * 2 ** n_down
+
+        def encoder(channels_in: int, base: int) -> nn.Sequential:
+            return nn.Sequential(ConvBlock(channels_in, base, 7, norm=norm, padding="reflect"),
+                                 *down_blocks(base, n_down, norm), *res_blocks(base * 2 ** n_down, n_enc_res, norm))
+
+        self.label_encoder = encoder(cin, ngf)
+        self.prev_encoder = encoder(prev_nc, ngf)
+        self.image_head = _Head(width, n_dec_res, ngf, n_down, norm)
+        self.image_out = _out_conv(ngf, cfg.output_nc, "tanh")
+        if cfg.use_flow:
+            self.flow_head = _Head(width, n_dec_res, ngf, n_down, norm)
+            self.flow_out = _out_conv(ngf, 2, None)
+            self.mask_out = _out_conv(ngf, 1, "sigmoid")
+        if cfg.use_foreground:
+            fg_ngf = _fg_ngf(ngf, cfg.n_downsample)
+            self.fg_encoder = nn.Sequential(ConvBlock(cin, fg_ngf, 7, norm=norm, padding="reflect"),
+                                            *down_blocks(fg_ngf, n_down, norm))
+            self.fg_head = _Head(fg_ngf * 2 ** n_down, n_fg_res, fg_ngf, n_down, norm)
+            self.fg_out = _out_conv(fg_ngf, cfg.output_nc, "tanh")
+
+    def forward(self, labels: torch.Tensor, prev_images: torch.Tensor, fg_mask: torch.Tensor | None,
+                coarse: dict | None = None) -> dict:
+        trunk = self.label_encoder(labels) + self.prev_encoder(prev_images)
+        image_in = trunk if coarse is None else trunk + coarse["image_features"]
+        image_features = self.image_head(image_in)
+        raw = self.image_out(image_features)
+        out = {"image_features": image_features}
+        channels = raw.shape[1]
+        if self.use_flow:
+            flow_in = trunk if coarse is None else trunk + coarse["flow_features"]
+            flow_features = self.flow_head(flow_in)
+            flow = self.flow_out(flow_features) * self.flow_multiplier
+            mask = self.mask_out(flow_features)
+            warped = warp(prev_images[:, -channels:], flow)
+            image = (1 - mask) * warped + mask * raw
+            out.update(flow_features=flow_features, flow=flow, mask=mask, warped_image=warped)
+        else:
+            image = raw
+        if self.use_foreground:
+            fg_in = self.fg_encoder(labels)
+            if coarse is not None:
+                fg_in = fg_in + coarse["fg_features"]
+            fg_features = self.fg_head(fg_in)
+            fg = self.fg_out(fg_features)
+            if fg_mask is None:
+                raise ValueError("this generator has a foreground model: pass fg_mask (B, 1, H, W)")
+            image = fg * fg_mask + image * (1 - fg_mask)
+            raw = fg * fg_mask + raw * (1 - fg_mask)
+            out.update(fg_features=fg_features, foreground_image=fg)
+        out.update(image=image, raw_image=raw)
+        return out
+
+
+class SequentialGenerator(nn.Module):
+    """All spatial scales of F. ``scales[0]`` is the coarsest (NVIDIA's G0)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.scales = nn.ModuleList([ScaleGenerator(cfg, s) for s in range(cfg.n_scales)])
+        init_weights(self)
+
+    def set_gradient_checkpointing(self, enabled: bool) -> None:
+        for m in self.modules():
+            if isinstance(m, _Head):
+                m.checkpointing = enabled
+
+    def forward(self, labels: torch.Tensor, prev_images: list[torch.Tensor] | torch.Tensor,
+                fg_mask: torch.Tensor | None = None, frozen_scales: int = 0) -> dict:
+        """One generation step.
+
+        labels: (B, generator_input_nc, H, W) encoded conditioning maps of frames t-L..t at full size.
+        prev_images: the L previous frames (B, 3·L, H_s, W_s) for every scale, coarsest first (each scale keeps
+            its own history, as in the reference), or one full-size tensor that is downsampled for coarser scales.
+        fg_mask: (B, 1, H, W) foreground mask of frame t at full size (needed with the foreground model).
+        frozen_scales: the coarsest scales to run without gradient (the reference's ``niter_fix_global``).
+
+        Returns a dict with the finest scale's ``image``, ``raw_image`` (h), ``warped_image``, ``flow``, ``mask``
+        (m), ``foreground_image``, ``foreground_mask`` (each at full size; flow keys absent without flow), and
+        ``scale_images``: every scale's output, coarsest first, for the callers' per-scale histories.
+        """
+        n = len(self.scales)
+        label_pyr = pyramid(labels, n)
+        prev_pyr = pyramid(prev_images, n) if isinstance(prev_images, torch.Tensor) else list(prev_images)
+        if len(prev_pyr) != n:
+            raise ValueError(f"prev_images has {len(prev_pyr)} scales, the generator has {n}")
+        mask_pyr = pyramid(fg_mask, n) if fg_mask is not None else [None] * n
+        coarse, scale_images = None, []
+        for s, net in enumerate(self.scales):
+            if s < frozen_scales:
+                with torch.no_grad():
+                    out = net(label_pyr[s], prev_pyr[s], mask_pyr[s], coarse)
+            else:
+                out = net(label_pyr[s], prev_pyr[s], mask_pyr[s], coarse)
+            scale_images.append(out["image"])
+            coarse = out
+        result = {k: v for k, v in coarse.items() if not k.endswith("_features")}
+        result["foreground_mask"] = fg_mask
+        result["scale_images"] = scale_images
+        return result
