@@ -1,0 +1,119 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from v2v.errors import UserError
+from v2v.inputs.scene import CAR, PERSON, ROAD, SIDEWALK, SKY, TRUCK, build_world, render_frame, write_scene
+
+
+def test_same_seed_same_frames_other_seed_differs():
+    a = render_frame(build_world(7, 20), 10, 160, 80)
+    b = render_frame(build_world(7, 20), 10, 160, 80)
+    c = render_frame(build_world(8, 20), 10, 160, 80)
+    assert np.array_equal(a["labels"], b["labels"]) and np.array_equal(a["instances"], b["instances"])
+    assert not np.array_equal(a["labels"], c["labels"])
+
+
+@pytest.mark.parametrize("size", [(256, 128), (97, 61), (128, 256)])
+def test_sizes_and_dtypes(size):
+    r = render_frame(build_world(1, 5), 3, *size)
+    assert r["labels"].shape == (size[1], size[0]) and r["labels"].dtype == np.uint8
+    assert r["instances"].shape == (size[1], size[0]) and r["instances"].dtype == np.uint16
+
+
+def test_street_classes_present_and_layout():
+    seen = set()
+    for seed in range(3):
+        r = render_frame(build_world(seed, 10), 5, 512, 256)
+        lab = r["labels"]
+        seen |= set(np.unique(lab).tolist())
+        assert lab[0, lab.shape[1] // 2] in (SKY, 11, 21)  # top centre: sky or something tall
+        assert lab[-1, lab.shape[1] // 2] in (ROAD, CAR, TRUCK)  # bottom centre: the road ahead
+    assert {ROAD, SIDEWALK, 11, 17, 21, SKY, CAR} <= seen
+
+
+def test_instances_belong_to_objects_and_keep_ids():
+    world = build_world(3, 30)
+    frames = [render_frame(world, i, 256, 128) for i in range(0, 30, 3)]
+    cls_of: dict[int, int] = {}
+    for r in frames:
+        inst, lab = r["instances"].astype(np.int64), r["labels"]
+        assert np.isin(lab[inst > 0], [CAR, TRUCK, PERSON]).all()
+        assert (inst[np.isin(lab, [CAR, TRUCK, PERSON])] > 0).all()
+        for i in np.unique(inst[inst > 0]):
+            classes = np.unique(lab[inst == i])
+            assert len(classes) == 1
+            assert cls_of.setdefault(int(i), int(classes[0])) == int(classes[0])  # one id, one object class
+    assert len(cls_of) >= 3
+
+
+def test_moving_cars_move_relative_to_the_road():
+    world = build_world(5, 40)
+    p = world.pieces
+    moving = np.unique(p.instance[(p.label == CAR) & (p.speed != 0)])
+    parked = np.unique(p.instance[(p.label == CAR) & (p.speed == 0)])
+    assert len(moving) > 0 and len(set(moving) & set(parked)) == 0
+    # a car ahead in the camera's lane stays visible and keeps its id while the camera drives on
+    a, b = render_frame(world, 0, 256, 128), render_frame(world, 20, 256, 128)
+    common = (set(np.unique(a["instances"])) & set(np.unique(b["instances"]))) - {0}
+    assert common
+    cam0, cam1 = world.camera(0), world.camera(20)
+    assert cam1[1] > cam0[1] + 5  # the camera moved forward more than 5 m
+
+
+def test_approaching_objects_grow():
+    """Parked cars ahead get bigger as the camera approaches them."""
+    world = build_world(2, 40)
+    p = world.pieces
+    parked = p.instance[(p.label == CAR) & (p.speed == 0)]
+    assert len(parked)
+    grew = []
+    for inst in np.unique(parked):
+        s = p.verts[p.instance == inst][..., 2].min()
+        if 20 < s - world.camera(0)[1] < 60 and s - world.camera(15)[1] > 3:
+            a0 = (render_frame(world, 0, 256, 128)["instances"] == inst).sum()
+            a1 = (render_frame(world, 15, 256, 128)["instances"] == inst).sum()
+            grew.append(a1 > a0 > 0)
+    assert grew and all(grew)
+
+
+def test_write_scene_folder(tmp_path):
+    out = tmp_path / "scene"
+    report = write_scene(out, 6, (96, 48), seed=2)
+    assert report["frames"] == 6
+    meta = json.loads((out / "scene.json").read_text())
+    assert meta["frames"] == 6 and meta["size"] == [96, 48] and meta["seed"] == 2 and meta["fps"] == 17.0
+    assert sorted(p.name for p in (out / "labels").iterdir()) == [f"{i:06d}.png" for i in range(6)]
+    inst = cv2.imread(str(out / "instances" / "000003.png"), cv2.IMREAD_UNCHANGED)
+    assert inst.dtype == np.uint16 and inst.shape == (48, 96)
+    lab = cv2.imread(str(out / "labels" / "000003.png"), cv2.IMREAD_UNCHANGED)
+    assert lab.dtype == np.uint8 and lab.ndim == 2
+    assert np.array_equal(lab, render_frame(build_world(2, 6), 3, 96, 48)["labels"])
+    assert (out / "labels_color.mp4").stat().st_size > 0
+    with pytest.raises(UserError, match="not empty"):
+        write_scene(out, 2, (96, 48), seed=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["scene"]  # no temp folders left behind
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(UserError, match="frames"):
+        write_scene(tmp_path / "a", 0, (96, 48), seed=1)
+    with pytest.raises(UserError, match="size"):
+        write_scene(tmp_path / "b", 3, (8, 48), seed=1)
+
+
+def test_cli_scene(tmp_path):
+    from v2v.commands import scene as cmd
+
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    cmd.register(parser.add_subparsers())
+    args = parser.parse_args(["scene", "--out", str(tmp_path / "s"), "--frames", "3", "--size", "64x32",
+                              "--seed", "4", "--no-preview"])
+    assert args.run(args) == 0
+    assert len(list((tmp_path / "s" / "labels").iterdir())) == 3
+    with pytest.raises(UserError):
+        cmd.parse_size("64by32")
