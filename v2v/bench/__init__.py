@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m v2v.bench NAME ...`` prints figures and ratios (not tests)."""

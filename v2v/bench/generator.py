@@ -1,0 +1,86 @@
+"""``python -m v2v.bench generator --preset NAME --size WxH [--precision fp32|bf16] [--json]``
+
+Times one step of the sequential generator (median of several runs after warm-up), counts its FLOPs with
+torch's FlopCounterMode, and for bf16 reports the PSNR of the output against fp32 on the same random-init weights.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..presets import model_preset
+from .inputs import synthetic_step_inputs
+
+
+def register(sub) -> None:
+    p = sub.add_parser("generator", help="time one sequential-generator step")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--size", default="256x128", help="WxH")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--norm", choices=["batch", "instance", "none"])
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size must look like 256x128 (WxH), got {text!r}") from None
+    return w, h
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, peak_to_peak: float = 2.0) -> float:
+    mse = float(((a.float() - b.float()) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * math.log10(peak_to_peak ** 2 / mse)
+
+
+def run(args) -> int:
+    from ..config import check_size
+    from ..nn.generator import SequentialGenerator
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    w, h = parse_size(args.size)
+    cfg = model_preset(args.preset, {"norm": args.norm} if args.norm else None)
+    check_size(w, h, cfg.size_multiple)
+    torch.manual_seed(args.seed)
+    net = SequentialGenerator(cfg).eval()
+    inputs = synthetic_step_inputs(cfg, h, w, args.seed)
+
+    with torch.inference_mode():
+        reference = net(**inputs)["image"]
+        with FlopCounterMode(display=False) as counter:
+            net(**inputs)
+    gflop = counter.get_total_flops() / 1e9
+
+    net = net.to(memory_format=torch.channels_last)
+    inputs = {k: v.contiguous(memory_format=torch.channels_last) for k, v in inputs.items()}
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+    times = []
+    with torch.inference_mode(), autocast:
+        out = net(**inputs)["image"]
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            out = net(**inputs)["image"]
+            times.append(time.perf_counter() - t0)
+    sec = statistics.median(times)
+    result = {"bench": "generator", "preset": args.preset, "size": [w, h], "precision": args.precision,
+              "norm": cfg.norm, "threads": torch.get_num_threads(), "s_per_frame": round(sec, 4),
+              "frames_per_s": round(1 / sec, 3), "gflop_per_frame": round(gflop, 2),
+              "gflops_per_s": round(gflop / sec, 1)}
+    if args.precision != "fp32":
+        result["psnr_vs_fp32"] = round(psnr(out, reference), 2)
+    if not args.json:
+        for k, v in result.items():
+            print(f"{k:>16}: {v}")
+    print(json.dumps(result))
+    return 0

@@ -1,0 +1,116 @@
+"""Loss terms of vid2vid, each a plain function (or a small module) of tensors.
+
+Default weights follow the reference: GAN 1, feature matching 10, VGG 10, flow L1 10 / 2^(S-1), flow warp 10,
+temporal warp of the output 10, mask regulariser 1 (see ``LossWeights``). Which terms run when is decided by the
+trainer, not here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .flow import warp
+
+GAN_MODES = ("ls", "hinge", "original")
+
+
+@dataclass
+class LossWeights:
+    gan: float = 1.0
+    feature_matching: float = 10.0
+    vgg: float = 10.0
+    flow: float = 10.0  # divided by 2^(n_scales-1) as in the reference
+    flow_warp: float = 10.0
+    temporal_warp: float = 10.0
+    mask: float = 1.0
+    temporal_gan: float = 1.0
+    first_frame_l1: float = 0.0  # optional L1 to the real first frame (helps tiny CPU runs converge)
+
+
+def gan_loss(predictions: list[torch.Tensor], target_real: bool, mode: str = "ls", for_discriminator: bool = True
+             ) -> torch.Tensor:
+    """GAN loss averaged over the scales of a multi-scale D.
+
+    ls: least squares (vid2vid's only working mode); hinge: hinge for D, -mean(D(fake)) for G; original: the
+    non-saturating binary cross-entropy with logits.
+    """
+    if mode not in GAN_MODES:
+        raise ValueError(f"gan mode must be one of {GAN_MODES}, got {mode!r}")
+    total = 0.0
+    for p in predictions:
+        p = p.float()
+        if mode == "ls":
+            total = total + F.mse_loss(p, torch.full_like(p, 1.0 if target_real else 0.0))
+        elif mode == "original":
+            total = total + F.binary_cross_entropy_with_logits(p, torch.full_like(p, 1.0 if target_real else 0.0))
+        elif for_discriminator:
+            total = total + (F.relu(1 - p).mean() if target_real else F.relu(1 + p).mean())
+        else:
+            if not target_real:
+                raise ValueError("the generator's hinge loss is computed with target_real=True")
+            total = total - p.mean()
+    return total / len(predictions)
+
+
+def feature_matching_loss(fake_features: list[list[torch.Tensor]], real_features: list[list[torch.Tensor]]
+                          ) -> torch.Tensor:
+    """L1 between D's intermediate features (all layers but the last) on fake and real input, weighted
+    4/(n_layers+1) per layer and averaged over scales, as in pix2pixHD/vid2vid."""
+    num_d = len(fake_features)
+    total = 0.0
+    for fake, real in zip(fake_features, real_features):
+        layer_weight = 4.0 / len(fake)
+        for f, r in zip(fake[:-1], real[:-1]):
+            total = total + layer_weight / num_d * F.l1_loss(f.float(), r.detach().float())
+    return total
+
+
+class VGGLoss(nn.Module):
+    """Perceptual L1 on relu1_1..relu5_1 with weights 1/32, 1/16, 1/8, 1/4, 1 (images average-pooled until
+    their width is at most 1024, as in vid2vid)."""
+
+    weights = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
+    def __init__(self, vgg: nn.Module):
+        super().__init__()
+        self.vgg = vgg
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        while fake.shape[-1] > 1024:
+            fake, real = F.avg_pool2d(fake, 2), F.avg_pool2d(real, 2)
+        fake_f, real_f = self.vgg(fake.float()), self.vgg(real.float())
+        return sum(w * F.l1_loss(f, r.detach()) for w, f, r in zip(self.weights, fake_f, real_f))
+
+
+def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute difference, over the pixels where ``mask`` is 1 (all pixels without a mask)."""
+    diff = (a.float() - b.float()).abs()
+    if mask is None:
+        return diff.mean()
+    mask = mask.float().expand_as(diff)
+    return (diff * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def flow_loss(pred_flow: torch.Tensor, gt_flow: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+    """L1 between the predicted and ground-truth flow where the ground truth is reliable (not EPE, as vid2vid)."""
+    return masked_l1(pred_flow, gt_flow, confidence)
+
+
+def flow_warp_loss(pred_flow: torch.Tensor, real_prev: torch.Tensor, real: torch.Tensor,
+                   confidence: torch.Tensor) -> torch.Tensor:
+    """The predicted flow must warp the previous real frame onto the current one."""
+    return masked_l1(warp(real_prev, pred_flow), real, confidence)
+
+
+def temporal_warp_loss(fake: torch.Tensor, fake_prev: torch.Tensor, gt_flow: torch.Tensor,
+                       confidence: torch.Tensor) -> torch.Tensor:
+    """The output must agree with the previous output carried along the real video's flow."""
+    return masked_l1(fake, warp(fake_prev, gt_flow).detach(), confidence)
+
+
+def mask_regularizer(mask: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+    """Push the occlusion mask m towards 0 (prefer warping) where the flow is reliable."""
+    return masked_l1(mask, torch.zeros_like(mask), confidence)
