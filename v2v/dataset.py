@@ -1,0 +1,172 @@
+"""Training samples: short runs of consecutive frames from a prepared dataset, augmented consistently.
+
+An item of :class:`VideoDataset` is a dict of tensors for T consecutive frames of one sequence:
+
+* ``labels``     street: (T, H, W) int64 class ids; pose/face: (T, C, H, W) uint8 conditioning maps
+* ``instances``  (T, H, W) int64 instance ids, 0 = none (all zeros when the dataset has none)
+* ``images``     (T, 3, H, W) float real frames in [-1, 1] (zeros, with ``has_images`` False, when absent)
+* ``flow``       (T, 2, H, W) float backward flow in pixels, frame t -> t-1; ``flow[0]`` is 0
+* ``flow_conf``  (T, 1, H, W) float, 1 where that flow is trusted; ``flow_conf[0]`` is 0
+* ``masks``      (T, 1, H, W) float foreground masks in {0, 1} (zeros when absent)
+* ``sequence`` (str), ``start`` (int, first frame index), ``num_frames`` (int T, smaller than asked when the
+  sequence is shorter than that), ``has_images`` (bool)
+
+Random choices (start frame, crop box, flip) come from torch's global RNG, so DataLoader worker seeding and
+``torch.manual_seed`` make them reproducible. One crop box and one flip decision hold for the whole run of frames.
+A horizontal flip mirrors every map and negates the x component of the flow; it is used for street scenes only
+(pose and face maps have a handedness that a mirror would swap).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .dataset_format import DatasetIndex, open_dataset
+from .errors import UserError
+from .flow import dis_flow, flow_confidence
+
+
+def _crop_size(crop_size, size: tuple[int, int]) -> tuple[int, int] | None:
+    if crop_size is None:
+        return None
+    cw, ch = (crop_size, crop_size) if isinstance(crop_size, int) else (int(v) for v in crop_size)
+    w, h = size
+    if not (0 < cw <= w and 0 < ch <= h):
+        raise UserError(f"crop size {cw}x{ch} does not fit the dataset frames of {w}x{h}")
+    return cw, ch
+
+
+class VideoDataset(Dataset):
+    """Runs of ``num_frames`` consecutive frames from the dataset at ``root`` (a folder or a :class:`DatasetIndex`).
+
+    ``crop_size``: (W, H) or an int for a square crop; None keeps whole frames. ``flip``: None means "on for
+    street scenes when ``random``". ``samples_per_epoch``: the length of an epoch (at least one item per sequence);
+    item ``i`` comes from sequence ``i % num_sequences``. ``random=False`` (validation) starts every run at frame 0,
+    centre-crops and never flips. ``sequences`` restricts the dataset to these sequence names.
+    Flow is read from the dataset when it has it; otherwise it is computed with DIS from the real frames and the
+    last ``flow_cache_size`` results are kept in memory.
+    """
+
+    def __init__(self, root: str | Path | DatasetIndex, num_frames: int, crop_size=None, flip: bool | None = None,
+                 samples_per_epoch: int | None = None, random: bool = True, sequences: list[str] | None = None,
+                 flow_cache_size: int = 64, flow_preset: str = "medium"):
+        self.index = root if isinstance(root, DatasetIndex) else open_dataset(root)
+        self.kind = self.index.kind
+        if sequences is not None:
+            self.sequences = [self.index.sequence(name) for name in sequences]
+            if not self.sequences:
+                raise UserError("the list of sequences to use is empty")
+        else:
+            self.sequences = list(self.index.sequences)
+        self.crop = _crop_size(crop_size, self.index.size)
+        if flip and self.kind != "street":
+            raise UserError(f"horizontal flips are only for street scenes; a {self.kind} dataset cannot be flipped")
+        self.flip = (self.kind == "street" and random) if flip is None else bool(flip)
+        self.random = random
+        self.samples_per_epoch = samples_per_epoch
+        self.num_frames = 1
+        self.set_num_frames(num_frames)
+        self.flow_preset = flow_preset
+        self.flow_cache_size = max(0, int(flow_cache_size))
+        self._flow_cache: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    def set_num_frames(self, num_frames: int) -> None:
+        """Change T, the length of the runs (the progressive training schedule grows it)."""
+        if int(num_frames) < 1:
+            raise UserError(f"num_frames must be at least 1, got {num_frames}")
+        self.num_frames = int(num_frames)
+
+    def __len__(self) -> int:
+        return max(len(self.sequences), self.samples_per_epoch or 0)
+
+    def _randint(self, high: int) -> int:
+        """Uniform integer in [0, high) from torch's RNG."""
+        return int(torch.randint(high, (1,)).item()) if high > 1 else 0
+
+    def __getitem__(self, idx: int) -> dict:
+        if not 0 <= idx < len(self):
+            raise IndexError(idx)
+        seq = self.sequences[idx % len(self.sequences)]
+        t = min(self.num_frames, seq.num_frames)
+        w, h = self.index.size
+        cw, ch = self.crop or (w, h)
+        if self.random:
+            start = self._randint(seq.num_frames - t + 1)
+            x0, y0 = self._randint(w - cw + 1), self._randint(h - ch + 1)
+            flip = self.flip and bool(torch.rand(()) < 0.5)
+        else:
+            start, x0, y0, flip = 0, (w - cw) // 2, (h - ch) // 2, False
+        box = (slice(y0, y0 + ch), slice(x0, x0 + cw))
+        frames = [self.index.load_frame(seq, i) for i in range(start, start + t)]
+        item = self._stack(frames, box)
+        item.update(self._flows(seq, start, t, frames, box))
+        if flip:
+            item = _hflip(item)
+        item.update(sequence=seq.name, start=start, num_frames=t, has_images=seq.images is not None)
+        return item
+
+    def _stack(self, frames: list[dict], box) -> dict:
+        t = len(frames)
+        ch, cw = box[0].stop - box[0].start, box[1].stop - box[1].start
+        labels = np.stack([f["labels"][box] for f in frames])
+        if self.kind == "street":
+            lab = torch.from_numpy(labels.astype(np.int64))
+        else:
+            if labels.ndim == 3:  # gray maps: one channel
+                labels = labels[..., None]
+            lab = torch.from_numpy(np.ascontiguousarray(labels.transpose(0, 3, 1, 2)))
+        if "instances" in frames[0]:
+            inst = torch.from_numpy(np.stack([f["instances"][box] for f in frames]).astype(np.int64))
+        else:
+            inst = torch.zeros(t, ch, cw, dtype=torch.int64)
+        if "image" in frames[0]:
+            img = torch.from_numpy(np.stack([f["image"][box] for f in frames])).permute(0, 3, 1, 2)
+            images = img.float() / 127.5 - 1.0
+        else:
+            images = torch.zeros(t, 3, ch, cw)
+        if "mask" in frames[0]:
+            masks = torch.from_numpy(np.stack([f["mask"][box] for f in frames])).unsqueeze(1).float() / 255.0
+        else:
+            masks = torch.zeros(t, 1, ch, cw)
+        return {"labels": lab, "instances": inst, "images": images.contiguous(), "masks": masks}
+
+    def _flows(self, seq, start: int, t: int, frames: list[dict], box) -> dict:
+        ch, cw = box[0].stop - box[0].start, box[1].stop - box[1].start
+        flow = torch.zeros(t, 2, ch, cw)
+        conf = torch.zeros(t, 1, ch, cw)
+        for k in range(1, t):
+            f = frames[k]
+            if "flow" in f:
+                fl, cf = f["flow"], f["flow_conf"]
+            elif "image" in f:
+                fl, cf = self._computed_flow(seq.name, start + k, f["image"], frames[k - 1]["image"])
+            else:
+                continue  # no real frames: no flow
+            flow[k] = torch.from_numpy(np.ascontiguousarray(fl[box].transpose(2, 0, 1)).astype(np.float32))
+            conf[k, 0] = torch.from_numpy(cf[box].astype(np.float32))
+        return {"flow": flow, "flow_conf": conf}
+
+    def _computed_flow(self, name: str, i: int, image: np.ndarray, prev: np.ndarray):
+        key = (name, i)
+        hit = self._flow_cache.get(key)
+        if hit is not None:
+            self._flow_cache.move_to_end(key)
+            return hit
+        fl = dis_flow(image, prev, preset=self.flow_preset)
+        result = (fl.astype(np.float16), flow_confidence(image, prev, fl))
+        if self.flow_cache_size:
+            self._flow_cache[key] = result
+            while len(self._flow_cache) > self.flow_cache_size:
+                self._flow_cache.popitem(last=False)
+        return result
+
+
+def _hflip(item: dict) -> dict:
+    """Mirror every map left-right; the flow's x component changes sign."""
+    out = {k: torch.flip(v, dims=[-1]) for k, v in item.items()}
+    out["flow"][:, 0] = -out["flow"][:, 0]
+    return out
