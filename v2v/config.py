@@ -92,6 +92,14 @@ def to_dict(obj) -> dict:
     return conv(obj)
 
 
+def deep_merge(base: dict, update: dict) -> dict:
+    """A copy of ``base`` with ``update`` merged in, recursing into nested mappings."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def set_path(data: dict, dotted: str, value) -> None:
     """Set ``a.b.c=value`` in a nested dict (used by key=value overrides)."""
     parts = dotted.split(".")

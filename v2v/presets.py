@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-from .config import ConfigError, ModelConfig, from_dict, set_path
+from .config import ConfigError, ModelConfig, deep_merge, from_dict, set_path
 
 PRESETS: dict[str, dict] = {
     # NVIDIA label2city_2048: G0 at 512x256 (ngf 128), G1 at 1024x512, G2 at 2048x1024.
@@ -63,7 +63,10 @@ PRESETS: dict[str, dict] = {
 def model_preset(name: str, overrides: dict | None = None) -> ModelConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    """Overrides are a nested mapping or dotted keys (``{"first_frame.ngf": 16}``), merged over the preset."""
     data = copy.deepcopy(PRESETS[name])
     for key, value in (overrides or {}).items():
-        set_path(data, key, value)
+        nested: dict = {}
+        set_path(nested, key, value)
+        data = deep_merge(data, nested)
     return from_dict(ModelConfig, data)

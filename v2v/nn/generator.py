@@ -141,7 +141,7 @@ class SequentialGenerator(nn.Module):
                 m.checkpointing = enabled
 
     def forward(self, labels: torch.Tensor, prev_images: list[torch.Tensor] | torch.Tensor,
-                fg_mask: torch.Tensor | None = None, frozen_scales: int = 0) -> dict:
+                fg_mask: torch.Tensor | None = None, frozen_scales: int = 0, num_scales: int | None = None) -> dict:
         """One generation step.
 
         labels: (B, generator_input_nc, H, W) encoded conditioning maps of frames t-L..t at full size.
@@ -149,19 +149,21 @@ class SequentialGenerator(nn.Module):
             its own history, as in the reference), or one full-size tensor that is downsampled for coarser scales.
         fg_mask: (B, 1, H, W) foreground mask of frame t at full size (needed with the foreground model).
         frozen_scales: the coarsest scales to run without gradient (the reference's ``niter_fix_global``).
+        num_scales: run only the coarsest ``num_scales`` scales (progressive training); the inputs are then given
+            at the resolution of the finest scale that runs.
 
         Returns a dict with the finest scale's ``image``, ``raw_image`` (h), ``warped_image``, ``flow``, ``mask``
         (m), ``foreground_image``, ``foreground_mask`` (each at full size; flow keys absent without flow), and
         ``scale_images``: every scale's output, coarsest first, for the callers' per-scale histories.
         """
-        n = len(self.scales)
+        n = len(self.scales) if num_scales is None else num_scales
         label_pyr = pyramid(labels, n)
         prev_pyr = pyramid(prev_images, n) if isinstance(prev_images, torch.Tensor) else list(prev_images)
         if len(prev_pyr) != n:
             raise ValueError(f"prev_images has {len(prev_pyr)} scales, the generator has {n}")
         mask_pyr = pyramid(fg_mask, n) if fg_mask is not None else [None] * n
         coarse, scale_images = None, []
-        for s, net in enumerate(self.scales):
+        for s, net in enumerate(self.scales[:n]):
             if s < frozen_scales:
                 with torch.no_grad():
                     out = net(label_pyr[s], prev_pyr[s], mask_pyr[s], coarse)

@@ -1,0 +1,119 @@
+"""The training configuration: strict dataclasses loaded from YAML plus ``key=value`` overrides.
+
+The model itself is a preset name plus a (nested) mapping of ModelConfig overrides, so a training config never
+repeats the architecture.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from v2v.config import ConfigError, ModelConfig, deep_merge, from_dict, set_path, to_dict
+from v2v.losses import GAN_MODES, LossWeights
+from v2v.presets import model_preset
+
+
+@dataclass
+class DataConfig:
+    root: str = ""
+    train_sequences: tuple[str, ...] = ()  # empty: every sequence not held out for validation
+    val_sequences: tuple[str, ...] = ()
+    val_frames: int = 30  # frames of each validation sequence that the validation pass generates
+    crop: tuple[int, ...] = ()  # (W, H) random crop; empty: full frames
+    flip: bool = True
+    num_workers: int = 0
+    samples_per_epoch: int = 0
+
+
+@dataclass
+class ScheduleConfig:
+    """The spatio-temporally progressive schedule, in optimisation steps."""
+    n_frames_start: int = 4  # frames per training sequence (L real history frames + generated frames)
+    n_frames_max: int = 16
+    n_frames_double_every: int = 0  # 0: never grow
+    frames_backprop: int = 1  # generated frames that gradients flow back through (truncated BPTT)
+    scale_every: int = 0  # steps between adding finer spatial scales; 0: all scales from the start
+    new_scale_only: int = 0  # steps after adding a scale during which only the new scale trains
+    lr_decay_start: float = 0.5  # fraction of max_steps after which every learning rate decays linearly to 0
+
+    def validate(self):
+        if self.n_frames_start < 2 or self.n_frames_max < self.n_frames_start:
+            raise ConfigError("schedule: need 2 <= n_frames_start <= n_frames_max")
+        if not 0.0 <= self.lr_decay_start <= 1.0:
+            raise ConfigError("schedule.lr_decay_start must be within [0, 1]")
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "street_256"
+    model: dict = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    gan_mode: str = "ls"
+    raw_image_losses: bool = True
+    vgg_weights: str = ""  # torchvision VGG19 state dict; empty: $V2V_VGG19_WEIGHTS, else no VGG loss
+    out_dir: str = "runs/default"
+    max_steps: int = 1000
+    save_every: int = 200
+    log_every: int = 10
+    sample_every: int = 200
+    val_every: int = 0
+    batch_size: int = 1
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    precision: str = "bf16"  # fp32 | bf16 | fp16 (fp16 uses a GradScaler; for GPUs without bf16)
+    channels_last: bool = True
+    grad_checkpointing: bool = False
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch intra-op threads per process on CPU; 0: torch's default
+
+    def validate(self):
+        if self.gan_mode not in GAN_MODES:
+            raise ConfigError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        for name in ("max_steps", "save_every", "log_every", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if not self.data.root:
+            raise ConfigError("data.root is required: the prepared dataset to train on")
+        self.model_config()  # validates the model overrides
+
+    def model_config(self) -> ModelConfig:
+        return model_preset(self.preset, self.model)
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    data: dict = {}
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} not found")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p} is not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p} must hold a mapping of config keys")
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. max_steps=100)")
+        key, value = item.split("=", 1)
+        parsed = yaml.safe_load(value) if value else ""
+        nested: dict = {}
+        set_path(nested, key.strip(), parsed)
+        data = deep_merge(data, nested)
+    return from_dict(TrainConfig, data)
+
+
+def dump_config(cfg: TrainConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,310 @@
+"""One training step of vid2vid, and the networks/optimisers it updates.
+
+Per step, for a batch of T-frame sequences:
+
+1. The generator update. The first L frames are real (the reference's training history); frames L..T-1 are
+   generated recurrently, every scale keeping its own history; gradients flow back through the most recent
+   ``frames_backprop`` generated frames (truncated BPTT). The first-frame generator renders frame 0 on its own.
+   Loss = image GAN + feature matching (+ VGG) on the output and on the hallucinated image, flow L1 + flow warp
+   (masked by the ground-truth flow's confidence), temporal warp of the output, mask regulariser, and for every
+   temporal scale whose window fits: temporal GAN + feature matching on K frames taken K^s apart with the K-1
+   real flows.
+2. The image D update (real vs. every fake of the step).
+3. One update per temporal D scale.
+Every optimiser is Adam and follows the same constant-then-linear-decay schedule.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+
+from v2v import conditioning
+from v2v.flow import resize_flow, warp
+from v2v.losses import (VGGLoss, feature_matching_loss, flow_loss, flow_warp_loss, gan_loss, mask_regularizer,
+                        temporal_warp_loss)
+from v2v.nn.blocks import downsample
+from v2v.nn.build import build_discriminators, build_generators
+from v2v.nn.encoder import instance_pool, region_ids
+from v2v.nn.vgg import VGG19Features, find_vgg_weights
+
+from . import schedule
+from .config import TrainConfig
+from .distributed import DistInfo, average_gradients, broadcast_parameters
+
+
+def _down(x: torch.Tensor, times: int) -> torch.Tensor:
+    for _ in range(times):
+        x = downsample(x)
+    return x
+
+
+def compose_flow(flows: list[torch.Tensor]) -> torch.Tensor:
+    """Chain backward flows [f_{a→a-1}, f_{a-1→a-2}, ...] into f_{a→a-m}."""
+    total = flows[0]
+    for f in flows[1:]:
+        total = total + warp(f, total)
+    return total
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, dist: DistInfo):
+        self.cfg = cfg
+        self.dist = dist
+        self.device = dist.device
+        self.mcfg = cfg.model_config()
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        self.G = build_generators(self.mcfg).to(self.device)
+        self.D = build_discriminators(self.mcfg).to(self.device)
+        broadcast_parameters(self.G, dist.world_size)
+        broadcast_parameters(self.D, dist.world_size)
+        if cfg.grad_checkpointing:
+            self.G["generator"].set_gradient_checkpointing(True)
+        if cfg.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D["image"].parameters(), lr=cfg.lr, betas=betas)
+        self.opt_DT = [torch.optim.Adam(n.parameters(), lr=cfg.lr, betas=betas) for n in self.D["temporal"].nets]
+        lam = lambda step: schedule.lr_factor(cfg.schedule, step, cfg.max_steps)  # noqa: E731
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lam) for o in self.optimizers]
+        self.scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
+        vgg_path = find_vgg_weights(cfg.vgg_weights or None)
+        self.vgg = VGGLoss(VGG19Features(vgg_path)).to(self.device) if vgg_path else None
+        self.step = 0
+
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.opt_G, self.opt_D, *self.opt_DT]
+
+    def autocast(self):
+        if self.cfg.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    # ------------------------------------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        return {"step": self.step, "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "optimizers": [o.state_dict() for o in self.optimizers],
+                "schedulers": [s.state_dict() for s in self.schedulers],
+                "scaler": self.scaler.state_dict() if self.scaler else {}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        for o, s in zip(self.optimizers, state["optimizers"]):
+            o.load_state_dict(s)
+        for sch, s in zip(self.schedulers, state["schedulers"]):
+            sch.load_state_dict(s)
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+
+    # ------------------------------------------------------------------------------------------------ inputs
+    def prepare(self, batch: dict, n_scales_active: int) -> dict:
+        """Move a dataset batch to the device, encode it, and bring it to the resolution being trained."""
+        dev, mcfg = self.device, self.mcfg
+        shrink = mcfg.n_scales - n_scales_active  # progressive training: coarser resolution early on
+        labels, inst = batch["labels"].to(dev), batch["instances"].to(dev)
+        images, flow, conf = batch["images"].to(dev), batch["flow"].to(dev), batch["flow_conf"].to(dev)
+        masks = batch["masks"].to(dev)
+        T = images.shape[1]
+        enc, fg = [], []
+        for t in range(T):
+            e = conditioning.encode(mcfg, labels[:, t], inst[:, t])
+            m = conditioning.fg_mask(mcfg, labels[:, t], masks[:, t])
+            enc.append(_down(e, shrink))
+            fg.append(None if m is None else _down(m, shrink))
+        real = [_down(images[:, t], shrink) for t in range(T)]
+        size = real[0].shape[-2:]
+        gt_flow = [resize_flow(flow[:, t], tuple(size)) if shrink else flow[:, t] for t in range(T)]
+        gt_conf = [(F.interpolate(conf[:, t], size=tuple(size), mode="nearest") if shrink else conf[:, t])
+                   for t in range(T)]
+        feats = [None] * T
+        if "encoder" in self.G:
+            full = images.flatten(0, 1)
+            pooled = instance_pool(self.G["encoder"](full), region_ids(labels.flatten(0, 1), inst.flatten(0, 1),
+                                                                         mcfg.labels.num_classes))
+            pooled = pooled.view(*images.shape[:2], *pooled.shape[1:])
+            feats = [_down(pooled[:, t], shrink) for t in range(T)]
+        if self.cfg.channels_last:
+            def cl(x):
+                return None if x is None else x.contiguous(memory_format=torch.channels_last)
+            enc, real, fg, feats = ([cl(x) for x in seq] for seq in (enc, real, fg, feats))
+        return {"enc": enc, "fg": fg, "real": real, "flow": gt_flow, "conf": gt_conf, "feats": feats, "T": T}
+
+    # ------------------------------------------------------------------------------------------------ step
+    def generate(self, x: dict, n_active: int, n_frozen: int) -> dict:
+        """Roll the generator over frames L..T-1 and the first-frame generator over frame 0."""
+        mcfg, L = self.mcfg, self.mcfg.n_past_frames
+        keep = max(1, self.cfg.schedule.frames_backprop)
+        history = [[_down(x["real"][t], n_active - 1 - s) for t in range(L)] for s in range(n_active)]
+        outs = []
+        for t in range(L, x["T"]):
+            inp = conditioning.generator_input(mcfg, x["enc"], t, x["feats"][t])
+            prev = [torch.cat(h[-L:], 1) for h in history]
+            out = self.G["generator"](inp, prev, x["fg"][t], frozen_scales=n_frozen, num_scales=n_active)
+            outs.append(out)
+            for s, h in enumerate(history):
+                h.append(out["scale_images"][s])
+                if len(outs) >= keep and len(h) > keep:  # truncated BPTT: older frames carry no gradient
+                    h[-keep - 1] = h[-keep - 1].detach()
+        first = None
+        if "first_frame" in self.G:
+            first = self.G["first_frame"](conditioning.first_frame_input(mcfg, x["enc"][0], x["feats"][0]))["image"]
+        return {"outs": outs, "first": first}
+
+    def _d_image(self, cond: torch.Tensor, image: torch.Tensor) -> dict:
+        return self.D["image"](torch.cat([cond, image], 1))
+
+    def _temporal_windows(self, x: dict, fakes: list[torch.Tensor], L: int) -> list[dict]:
+        """For each temporal scale whose window fits the generated frames: fake and real K-frame windows (frames
+        spaced K^s apart, ending at the last frame) and the K-1 real flows between them, divided by 20."""
+        K = self.mcfg.discriminator.n_frames_D
+        n = len(fakes)
+        windows = []
+        for s in range(len(self.D["temporal"].nets)):
+            stride = K ** s
+            if self.D["temporal"].span(s) > n:
+                continue
+            idx = [n - 1 - stride * (K - 1 - j) for j in range(K)]  # indices into the generated frames
+            frames_t = [L + i for i in idx]  # indices into the sequence
+            flows = [compose_flow([x["flow"][t - k] for k in range(stride)]) / 20.0 for t in frames_t[1:]]
+            windows.append({
+                "scale": s,
+                "fake": torch.stack([fakes[i] for i in idx], 1),
+                "real": torch.stack([x["real"][t] for t in frames_t], 1),
+                "flows": torch.stack(flows, 1).detach(),
+            })
+        return windows
+
+    def _backward(self, loss: torch.Tensor, params) -> None:
+        if self.scaler:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        average_gradients(params, self.dist.world_size)
+
+    def _opt_step(self, opt: torch.optim.Optimizer) -> None:
+        if self.scaler:
+            self.scaler.step(opt)
+        else:
+            opt.step()
+
+    def train_step(self, batch: dict) -> dict:
+        cfg, mcfg, w = self.cfg, self.mcfg, self.cfg.loss
+        L = mcfg.n_past_frames
+        n_active = schedule.active_scales(cfg.schedule, self.step, mcfg.n_scales)
+        n_frozen = schedule.frozen_scales(cfg.schedule, self.step, mcfg.n_scales)
+        self.G.train()
+        self.D.train()
+        logs: dict[str, float] = {}
+
+        # ---- generator update
+        self.D.requires_grad_(False)
+        with self.autocast():
+            x = self.prepare(batch, n_active)
+            if x["T"] <= L:
+                raise ValueError(f"training sequences need more than L={L} frames, got {x['T']}")
+            gen = self.generate(x, n_active, n_frozen)
+            outs, first = gen["outs"], gen["first"]
+            cond = torch.cat(x["enc"][L:], 0)
+            real = torch.cat(x["real"][L:], 0)
+            fake = torch.cat([o["image"] for o in outs], 0)
+            with torch.no_grad():
+                d_real = self._d_image(cond, real)
+            terms = {}
+            d_fake = self._d_image(cond, fake)
+            terms["G_GAN"] = gan_loss(d_fake["predictions"], True, cfg.gan_mode, False) * w.gan
+            terms["G_FM"] = feature_matching_loss(d_fake["features"], d_real["features"]) * w.feature_matching
+            if cfg.raw_image_losses and mcfg.use_flow:
+                raw = torch.cat([o["raw_image"] for o in outs], 0)
+                d_raw = self._d_image(cond, raw)
+                terms["G_GAN_raw"] = gan_loss(d_raw["predictions"], True, cfg.gan_mode, False) * w.gan
+                terms["G_FM_raw"] = feature_matching_loss(d_raw["features"], d_real["features"]) * w.feature_matching
+            if self.vgg is not None:
+                terms["G_VGG"] = self.vgg(fake, real) * w.vgg
+            if first is not None:
+                with torch.no_grad():
+                    d_real0 = self._d_image(x["enc"][0], x["real"][0])
+                d_first = self._d_image(x["enc"][0], first)
+                terms["F_GAN"] = gan_loss(d_first["predictions"], True, cfg.gan_mode, False) * w.gan
+                terms["F_FM"] = feature_matching_loss(d_first["features"], d_real0["features"]) * w.feature_matching
+                if self.vgg is not None:
+                    terms["F_VGG"] = self.vgg(first, x["real"][0]) * w.vgg
+                if w.first_frame_l1:
+                    terms["F_L1"] = F.l1_loss(first.float(), x["real"][0].float()) * w.first_frame_l1
+            gt_flow = torch.cat(x["flow"][L:], 0)
+            conf = torch.cat(x["conf"][L:], 0)
+            prev_real = torch.cat(x["real"][L - 1:-1], 0)
+            prev_fake = torch.cat([x["real"][L - 1]] + [o["image"] for o in outs[:-1]], 0)
+            if mcfg.use_flow:
+                flow = torch.cat([o["flow"] for o in outs], 0)
+                mask = torch.cat([o["mask"] for o in outs], 0)
+                terms["F_Flow"] = flow_loss(flow, gt_flow, conf) * w.flow / 2 ** (mcfg.n_scales - 1)
+                terms["F_Warp"] = flow_warp_loss(flow, prev_real, real, conf) * w.flow_warp
+                terms["W_mask"] = mask_regularizer(mask, conf) * w.mask
+            terms["G_Warp"] = temporal_warp_loss(fake, prev_fake, gt_flow, conf) * w.temporal_warp
+            windows = self._temporal_windows(x, [o["image"] for o in outs], L)
+            for win in windows:
+                s = win["scale"]
+                with torch.no_grad():
+                    dt_real = self.D["temporal"](s, win["real"], win["flows"])
+                dt_fake = self.D["temporal"](s, win["fake"], win["flows"])
+                terms[f"T{s}_GAN"] = gan_loss(dt_fake["predictions"], True, cfg.gan_mode, False) * w.temporal_gan
+                terms[f"T{s}_FM"] = (feature_matching_loss(dt_fake["features"], dt_real["features"])
+                                     * w.feature_matching * w.temporal_gan)
+            g_loss = sum(terms.values())
+        self.opt_G.zero_grad(set_to_none=True)
+        self._backward(g_loss, self.G.parameters())
+        self._opt_step(self.opt_G)
+        logs.update({k: float(v) for k, v in terms.items()})
+        logs["G_total"] = float(g_loss)
+
+        # ---- image D update
+        self.D.requires_grad_(True)
+        fakes_d = [fake.detach()]
+        conds_d = [cond]
+        if cfg.raw_image_losses and mcfg.use_flow:
+            fakes_d.append(raw.detach())
+            conds_d.append(cond)
+        if first is not None:
+            fakes_d.append(first.detach())
+            conds_d.append(x["enc"][0])
+        with self.autocast():
+            d_fake = self._d_image(torch.cat(conds_d, 0), torch.cat(fakes_d, 0))
+            reals = [real] + ([x["real"][0]] if first is not None else [])
+            d_real = self._d_image(torch.cat([cond] + ([x["enc"][0]] if first is not None else []), 0),
+                                   torch.cat(reals, 0))
+            d_loss = 0.5 * (gan_loss(d_fake["predictions"], False, cfg.gan_mode)
+                            + gan_loss(d_real["predictions"], True, cfg.gan_mode))
+        self.opt_D.zero_grad(set_to_none=True)
+        self._backward(d_loss, self.D["image"].parameters())
+        self._opt_step(self.opt_D)
+        logs["D_image"] = float(d_loss)
+
+        # ---- temporal D updates, one per temporal scale
+        for win in windows:
+            s = win["scale"]
+            with self.autocast():
+                dt_fake = self.D["temporal"](s, win["fake"].detach(), win["flows"])
+                dt_real = self.D["temporal"](s, win["real"], win["flows"])
+                dt_loss = 0.5 * (gan_loss(dt_fake["predictions"], False, cfg.gan_mode)
+                                 + gan_loss(dt_real["predictions"], True, cfg.gan_mode))
+            opt = self.opt_DT[s]
+            opt.zero_grad(set_to_none=True)
+            self._backward(dt_loss, self.D["temporal"].nets[s].parameters())
+            self._opt_step(opt)
+            logs[f"D_T{s}"] = float(dt_loss)
+
+        if self.scaler:
+            self.scaler.update()
+        for sch in self.schedulers:
+            sch.step()
+        self.step += 1
+        logs.update(lr=self.opt_G.param_groups[0]["lr"], frames=x["T"], scales=n_active, frozen=n_frozen)
+        self._last = {"x": x, "outs": outs, "first": first}
+        return logs

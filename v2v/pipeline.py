@@ -1,0 +1,85 @@
+"""Streaming synthesis: conditioning frames in, generated frames out, one at a time.
+
+``Synthesizer`` owns the recurrence over frames at inference: the first L frames come from the first-frame
+generator (or, without one, from the sequential generator fed blank history), every later frame from the
+sequential generator fed the L previous outputs — at every spatial scale its own history, as in the reference.
+Only L+1 encoded frames and L outputs per scale are kept, so memory does not grow with the video's length.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Iterable, Iterator
+
+import torch
+
+from . import conditioning
+from .config import ModelConfig
+from .nn.blocks import pyramid
+
+
+class Synthesizer:
+    def __init__(self, cfg: ModelConfig, networks: torch.nn.ModuleDict, device: str | torch.device = "cpu",
+                 precision: str = "fp32"):
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+        self.cfg = cfg
+        self.nets = networks
+        self.device = torch.device(device)
+        self.precision = precision
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the history: the next frame starts a new video."""
+        self.t = 0
+        self.frames: deque[torch.Tensor] = deque(maxlen=self.cfg.n_past_frames + 1)
+        self.history: list[deque[torch.Tensor]] = [deque(maxlen=self.cfg.n_past_frames)
+                                                   for _ in range(self.cfg.n_scales)]
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    @torch.inference_mode()
+    def step(self, labels: torch.Tensor, instances: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+             features: torch.Tensor | None = None) -> dict:
+        """Generate the next frame.
+
+        labels: (1, H, W) ids or (1, C, H, W) uint8 maps; instances: (1, H, W); mask: (1, 1, H, W) foreground mask
+        for image-type labels; features: (1, feat_nc, H, W) pooled style features (zeros when None).
+        Returns a dict of (1, C, H, W) float tensors: ``image`` in [-1, 1], and when the sequential generator ran,
+        ``raw_image``, ``warped_image``, ``flow``, ``mask``, ``foreground_mask``.
+        """
+        cfg, L = self.cfg, self.cfg.n_past_frames
+        dev = self.device
+        enc = conditioning.encode(cfg, labels.to(dev), None if instances is None else instances.to(dev))
+        fg = conditioning.fg_mask(cfg, labels.to(dev), None if mask is None else mask.to(dev).float())
+        feats = None if features is None else features.to(dev)
+        self.frames.append(enc)
+        with self._autocast():
+            if self.t < L and "first_frame" in self.nets:
+                out = self.nets["first_frame"](conditioning.first_frame_input(cfg, enc, feats))
+                image = out["image"].float()
+                result = {"image": image}
+                scale_images = pyramid(image, cfg.n_scales)
+            else:
+                frames = list(self.frames)
+                x = conditioning.generator_input(cfg, frames, len(frames) - 1, feats)
+                prev = []
+                for s, hist in enumerate(self.history):
+                    h, w = x.shape[-2] // 2 ** (cfg.n_scales - 1 - s), x.shape[-1] // 2 ** (cfg.n_scales - 1 - s)
+                    past = list(hist)
+                    while len(past) < L:  # no first-frame generator: blank history, as the reference's no_first_img
+                        past.insert(0, x.new_zeros(1, cfg.output_nc, h, w))
+                    prev.append(torch.cat(past, 1))
+                out = self.nets["generator"](x, prev, fg)
+                result = {k: v.float() for k, v in out.items() if isinstance(v, torch.Tensor)}
+                scale_images = [im.float() for im in out["scale_images"]]
+        for hist, im in zip(self.history, scale_images):
+            hist.append(im)
+        self.t += 1
+        return result
+
+    def run(self, inputs: Iterable[dict]) -> Iterator[dict]:
+        """Each input dict has ``labels`` (and optionally ``instances``, ``mask``, ``features``) for one frame."""
+        self.reset()
+        for item in inputs:
+            yield self.step(**item)
