@@ -124,3 +124,9 @@ def test_dancer_avi(shared_data: Path, tmp_path):
     (tmp_path / "cut.avi").write_bytes(data[: len(data) // 3])
     with pytest.raises(UserError, match="truncated"):
         open_video(tmp_path / "cut.avi").num_frames
+
+
+def test_frame_folder_natural_order(tmp_path):
+    for i in (10, 9, 1):
+        cv2.imwrite(str(tmp_path / f"frame_{i}.png"), np.full((4, 4, 3), i, np.uint8))
+    assert [int(f[0, 0, 0]) for f in open_video(tmp_path)] == [1, 9, 10]

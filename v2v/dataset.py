@@ -101,7 +101,10 @@ class VideoDataset(Dataset):
         else:
             start, x0, y0, flip = 0, (w - cw) // 2, (h - ch) // 2, False
         box = (slice(y0, y0 + ch), slice(x0, x0 + cw))
-        frames = [self.index.load_frame(seq, i) for i in range(start, start + t)]
+        # the run's first frame has no flow inside the run; keypoints are not part of an item
+        parts = {"labels", "instances", "image", "mask"}
+        frames = [self.index.load_frame(seq, i, parts if i == start else parts | {"flow"})
+                  for i in range(start, start + t)]
         item = self._stack(frames, box)
         item.update(self._flows(seq, start, t, frames, box))
         if flip:

@@ -313,38 +313,43 @@ class DatasetIndex:
         raise UserError(f"dataset {self.root} has no sequence {key!r}; it has "
                         f"{', '.join(s.name for s in self.sequences[:10])}")
 
-    def load_frame(self, seq: str | int | Sequence, i: int) -> dict:
+    def load_frame(self, seq: str | int | Sequence, i: int, parts: set[str] | None = None) -> dict:
         """Frame ``i`` of a sequence as numpy arrays: "labels", and "instances", "image", "flow" + "flow_conf"
-        (frames >= 1), "mask", "keypoints" where the dataset has them."""
+        (frames >= 1), "mask", "keypoints" where the dataset has them. ``parts`` limits what is read (a set of
+        those names; None reads everything)."""
         s = seq if isinstance(seq, Sequence) else self.sequence(seq)
         if not 0 <= i < s.num_frames:
             raise IndexError(f"sequence {s.name!r} has {s.num_frames} frames, asked for frame {i}")
         w, h = self.size
         out: dict = {}
+
+        def want(name: str) -> bool:
+            return parts is None or name in parts
+
         labels = _imread(s.labels[i], cv2.IMREAD_UNCHANGED)
         if labels.ndim == 3:
             labels = labels[:, :, 0] if self.kind == "street" else cv2.cvtColor(labels, cv2.COLOR_BGR2RGB)
         out["labels"] = labels
-        if s.instances is not None:
+        if s.instances is not None and want("instances"):
             inst = _imread(s.instances[i], cv2.IMREAD_UNCHANGED)
             if inst.ndim == 3:
                 inst = inst[:, :, 0]
             if self.layout == "vid2vid" and inst.dtype == np.uint8:
                 inst = np.where(inst == 255, 0, inst)
             out["instances"] = inst.astype(np.int32)
-        if s.images is not None:
+        if s.images is not None and want("image"):
             out["image"] = cv2.cvtColor(_imread(s.images[i], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        if s.flow is not None and s.flow[i] is not None:
+        if s.flow is not None and s.flow[i] is not None and want("flow"):
             try:
                 with np.load(s.flow[i]) as z:
                     out["flow"] = z["flow"].astype(np.float32)
                     out["flow_conf"] = z["conf"].astype(np.uint8)
             except (OSError, ValueError, KeyError) as e:
                 raise UserError(f"flow file {s.flow[i]} is unreadable ({e}); prepare the dataset again") from None
-        if s.masks is not None:
+        if s.masks is not None and want("mask"):
             m = _imread(s.masks[i], cv2.IMREAD_GRAYSCALE)
             out["mask"] = m
-        if s.keypoints is not None:
+        if s.keypoints is not None and want("keypoints"):
             try:
                 out["keypoints"] = json.loads(Path(s.keypoints[i]).read_text())
             except (OSError, json.JSONDecodeError) as e:
@@ -374,8 +379,15 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise UserError(f"cannot read image {path}: {e}") from None
 
 
-def _list_frames(folder: Path, exts: tuple[str, ...]) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith("."))
+def natural_key(path: Path) -> list:
+    """Sort key that orders 'frame_9.png' before 'frame_10.png' (digit runs compare as numbers)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def list_frames(folder: Path, exts: tuple[str, ...]) -> list[Path]:
+    """Files of ``folder`` with one of ``exts`` (lower case, with dot), hidden files skipped, in natural order."""
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")),
+                  key=natural_key)
 
 
 def open_dataset(path: str | Path, split: str | None = None) -> DatasetIndex:
@@ -427,7 +439,7 @@ def _open_v2v(root: Path) -> DatasetIndex:
         lab_dir = folder / "labels"
         if not lab_dir.is_dir():
             raise UserError(f"sequence {name!r}: folder {lab_dir} is missing; the dataset is incomplete")
-        labels = _list_frames(lab_dir, (".png",))
+        labels = list_frames(lab_dir, (".png",))
         n = len(labels)
         if n == 0:
             raise UserError(f"sequence {name!r}: {lab_dir} has no frames")
@@ -441,7 +453,7 @@ def _open_v2v(root: Path) -> DatasetIndex:
             if not d.is_dir():
                 continue
             ext = FOLDERS[what]
-            files = _list_frames(d, (ext,))
+            files = list_frames(d, (ext,))
             _check_count(name, d, len(files), lab_dir, n)
             if [p.name for p in files] != [frame_name(i, ext) for i in range(n)]:
                 raise UserError(f"sequence {name!r}: {d} frame names do not match {lab_dir}")
@@ -450,7 +462,7 @@ def _open_v2v(root: Path) -> DatasetIndex:
             setattr(seq, what, files)
         d = folder / "flow"
         if d.is_dir():
-            files = _list_frames(d, (".npz",))
+            files = list_frames(d, (".npz",))
             _check_count(name, d, len(files), lab_dir, n - 1)
             seq.flow = [None] + [d / frame_name(i, ".npz") for i in range(1, n)]
             missing = [p for p in seq.flow[1:] if not p.is_file()]
@@ -481,7 +493,7 @@ def _open_vid2vid(root: Path, split: str | None) -> DatasetIndex:
     sequences = []
     size = None
     for name in names:
-        labels = _list_frames(a_dir / name, (".png",))
+        labels = list_frames(a_dir / name, (".png",))
         if not labels:
             raise UserError(f"sequence {name!r}: {a_dir / name} has no .png label frames")
         if size is None:
@@ -491,7 +503,7 @@ def _open_vid2vid(root: Path, split: str | None) -> DatasetIndex:
         for what, d, exts in (("images", b_dir / name, IMAGE_EXTS), ("instances", inst_dir / name, (".png",))):
             if not d.is_dir():
                 continue
-            files = _list_frames(d, exts)
+            files = list_frames(d, exts)
             _check_count(name, d, len(files), a_dir / name, len(labels))
             _check_size(name, files[0], size)
             setattr(seq, what, files)

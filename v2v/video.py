@@ -20,6 +20,7 @@ import av
 import cv2
 import numpy as np
 
+from .dataset_format import list_frames
 from .errors import UserError
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg", ".ogv", ".gif")
@@ -123,7 +124,7 @@ def _to_rgb(frame: av.VideoFrame, rotation: int) -> np.ndarray:
 
 
 def _open_folder(folder: Path, fps: float | None) -> VideoStream:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTS and not p.name.startswith("."))
+    files = list_frames(folder, FRAME_EXTS)
     if not files:
         raise UserError(f"folder {folder} has no .png or .jpg frames")
     first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
@@ -134,7 +135,7 @@ def _open_folder(folder: Path, fps: float | None) -> VideoStream:
 
 
 def open_video(path: str | Path, fps: float | None = None) -> VideoStream:
-    """Open a video file or a folder of frames (sorted by name). ``fps`` sets the rate of a frame folder
+    """Open a video file or a folder of frames (in natural name order: f9 before f10). ``fps`` sets the rate of a frame folder
     (default 30); a file's own rate is used otherwise. The first frame is decoded to check the file."""
     path = Path(path)
     if not path.exists():

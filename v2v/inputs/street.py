@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..config import check_size
-from ..dataset_format import IMAGE_EXTS, DatasetWriter, Sequence, open_dataset
+from ..dataset_format import IMAGE_EXTS, DatasetWriter, Sequence, list_frames, open_dataset
 from ..errors import UserError
 from ..flow import dis_flow, flow_confidence
 from ..labels import CITYSCAPES, check_label_ids, decolorize
@@ -38,7 +38,7 @@ Progress = Callable[[int, int], None]  # progress(frames_done, frames_total)
 def _list(folder: Path, exts: tuple[str, ...], what: str) -> list[Path]:
     if not folder.is_dir():
         raise UserError(f"{what} folder {folder} does not exist")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith("."))
+    files = list_frames(folder, exts)
     if not files:
         raise UserError(f"{what} folder {folder} has no {'/'.join(exts)} frames")
     return files
