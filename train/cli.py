@@ -151,7 +151,13 @@ class Run:
         if self.dist.is_main:
             bar.close()
         self.save()
-        if self.val_names:
+        if self.dist.world_size > 1:
+            same = distributed.parameters_identical(tr.G, self.dist.world_size) and \
+                distributed.parameters_identical(tr.D, self.dist.world_size)
+            if not same:
+                raise RuntimeError("ranks ended with different parameters: gradient averaging is broken")
+            self.log(f"parameters identical on all {self.dist.world_size} ranks")
+        if self.val_names and not (cfg.val_every and tr.step % cfg.val_every == 0):
             self.run_validation(tr.step)
         self.log(f"finished at step {tr.step}; model exported to {self.out / 'export'}")
 

@@ -75,3 +75,13 @@ def barrier(world_size: int) -> None:
 def cleanup() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def parameters_identical(module: torch.nn.Module, world_size: int) -> bool:
+    """True when every rank holds exactly the same parameters (compared by an fp64 checksum per tensor)."""
+    if world_size <= 1:
+        return True
+    sums = torch.stack([p.detach().double().sum() for p in module.parameters()]).cpu()
+    gathered = [None] * world_size
+    dist.all_gather_object(gathered, sums)
+    return all(torch.equal(gathered[0], g) for g in gathered[1:])

@@ -16,6 +16,7 @@ Every optimiser is Adam and follows the same constant-then-linear-decay schedule
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -261,8 +262,8 @@ class Trainer:
         self.opt_G.zero_grad(set_to_none=True)
         self._backward(g_loss, self.G.parameters())
         self._opt_step(self.opt_G)
-        logs.update({k: float(v) for k, v in terms.items()})
-        logs["G_total"] = float(g_loss)
+        logs.update({k: float(v.detach()) for k, v in terms.items()})
+        logs["G_total"] = float(g_loss.detach())
 
         # ---- image D update
         self.D.requires_grad_(True)
@@ -284,7 +285,7 @@ class Trainer:
         self.opt_D.zero_grad(set_to_none=True)
         self._backward(d_loss, self.D["image"].parameters())
         self._opt_step(self.opt_D)
-        logs["D_image"] = float(d_loss)
+        logs["D_image"] = float(d_loss.detach())
 
         # ---- temporal D updates, one per temporal scale
         for win in windows:
@@ -298,12 +299,14 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
             self._backward(dt_loss, self.D["temporal"].nets[s].parameters())
             self._opt_step(opt)
-            logs[f"D_T{s}"] = float(dt_loss)
+            logs[f"D_T{s}"] = float(dt_loss.detach())
 
         if self.scaler:
             self.scaler.update()
-        for sch in self.schedulers:
-            sch.step()
+        with warnings.catch_warnings():  # a temporal D whose window did not fit this step still follows the schedule
+            warnings.simplefilter("ignore", UserWarning)
+            for sch in self.schedulers:
+                sch.step()
         self.step += 1
         logs.update(lr=self.opt_G.param_groups[0]["lr"], frames=x["T"], scales=n_active, frozen=n_frozen)
         self._last = {"x": x, "outs": outs, "first": first}

@@ -1,0 +1,43 @@
+"""Small synthetic datasets the tests make themselves: a textured street-like scene with a moving car."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from v2v.dataset_format import DatasetWriter
+from v2v.labels import CITYSCAPES
+
+
+def street_frames(n: int, size=(64, 32), seed: int = 0):
+    """Yields (labels, instances, image) for n frames: sky, building, road, and a car moving right."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(-12, 12, (h, w + 2 * n, 3))
+    for t in range(n):
+        labels = np.full((h, w), 23, np.uint8)  # sky
+        labels[h // 4: h // 2, :] = 11  # building
+        labels[h // 2:, :] = 7  # road
+        inst = np.zeros((h, w), np.int32)
+        x0 = 4 + 2 * t
+        labels[h // 2 - 2: h // 2 + 6, x0: x0 + 12] = 26  # car
+        inst[h // 2 - 2: h // 2 + 6, x0: x0 + 12] = 1
+        pal = CITYSCAPES.palette().astype(int)
+        image = pal[labels] + texture[:, 2 * t: 2 * t + w]  # scene texture scrolls with the camera
+        yield labels, inst, np.clip(image, 0, 255).astype(np.uint8)
+
+
+def make_street_dataset(root: Path, frames: int = 8, size=(64, 32), sequences=("seqA",)) -> Path:
+    from v2v.flow import dis_flow, flow_confidence
+
+    with DatasetWriter(root, "street", size=size, fps=10, source="tests") as ds:
+        for k, name in enumerate(sequences):
+            seq = ds.sequence(name)
+            prev = None
+            for t, (labels, inst, image) in enumerate(street_frames(frames, size, seed=k)):
+                seq.add(t, labels=labels, instances=inst, image=image)
+                if prev is not None:
+                    f = dis_flow(image, prev)
+                    seq.add_flow(t, f, flow_confidence(image, prev, f))
+                prev = image
+    return root
