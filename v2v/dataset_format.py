@@ -79,10 +79,13 @@ class SequenceWriter:
         self.folder = folder
         self.frames: dict[int, set[str]] = {}  # index -> folders written for it
         self.flows: set[int] = set()
+        self._made: set[str] = set()  # sub-folders already created
 
     def _dir(self, what: str) -> Path:
         d = self.folder / what
-        d.mkdir(exist_ok=True)
+        if what not in self._made:
+            d.mkdir(exist_ok=True)
+            self._made.add(what)
         return d
 
     def add(self, index: int, labels: np.ndarray, instances: np.ndarray | None = None,

@@ -184,6 +184,8 @@ def prepare_street(out: str | Path, size: tuple[int, int], labels_dir: str | Pat
     """
     w, h = (int(v) for v in size)
     check_size(w, h, SIZE_MULTIPLE)
+    if flow_preset not in ("ultrafast", "fast", "medium"):
+        raise UserError(f"flow preset must be ultrafast, fast or medium, got {flow_preset!r}")
     if (labels_dir is None) == (vid2vid_root is None):
         raise UserError("give either a labels folder (--labels, with --images and optionally --instances) "
                         "or a vid2vid root (--vid2vid-root), not both or neither")
@@ -240,5 +242,5 @@ def prepare_street(out: str | Path, size: tuple[int, int], labels_dir: str | Pat
     return {"out": str(Path(out)), "frames": total, "sequences": len(sequences), "seconds": seconds,
             "frames_per_second": total / max(seconds, 1e-9), "size": [w, h],
             "source_size": list(source_size) if source_size else None,
-            "has_images": sequences[0].images is not None, "has_instances": sequences[0].instances is not None,
+            "flow_preset": flow_preset, "has_images": sequences[0].images is not None, "has_instances": sequences[0].instances is not None,
             "warnings": warnings}
