@@ -28,7 +28,8 @@ import numpy as np
 from ..config import check_size
 from ..errors import UserError
 from ..flow import dis_flow, flow_confidence
-from .pose import SIZE_MULTIPLE, Progress, crop_frame, crop_points, fit_crop, open_clip, sequence_name, union_box
+from .pose import (SIZE_MULTIPLE, Progress, crop_frame, crop_points, fit_crop, open_clip, quiet_native_stderr,
+                   sequence_name, union_box)
 from .pose_render import SHIFT, face_contours
 
 FACE_CROP_SCALE = 2.5  # crop side / face width (vid2vid's face crop)
@@ -41,14 +42,21 @@ class FaceTracker:
     def __init__(self):
         import mediapipe as mp
 
-        self._model = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                                      refine_landmarks=False, min_detection_confidence=0.5,
-                                                      min_tracking_confidence=0.5)
+        self._started = False
+        with quiet_native_stderr():
+            self._model = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+                                                          refine_landmarks=False, min_detection_confidence=0.5,
+                                                          min_tracking_confidence=0.5)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         """(468, 3) landmarks: x, y in pixels of ``rgb`` and visibility 1; None when no face is found."""
         h, w = rgb.shape[:2]
-        res = self._model.process(np.ascontiguousarray(rgb))
+        if self._started:
+            res = self._model.process(np.ascontiguousarray(rgb))
+        else:
+            with quiet_native_stderr():
+                res = self._model.process(np.ascontiguousarray(rgb))
+            self._started = True
         if not res.multi_face_landmarks:
             return None
         arr = np.array([(p.x * w, p.y * h, 1.0) for p in res.multi_face_landmarks[0].landmark], dtype=np.float64)

@@ -21,8 +21,11 @@ with :mod:`.face`.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -162,6 +165,37 @@ def open_clip(video: str | Path, frames) -> tuple[object, int, int]:
 
 
 # ------------------------------------------------------------------------------------------------------- extraction
+def _flush_c_stdio() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+
+
+@contextmanager
+def quiet_native_stderr():
+    """Silence MediaPipe's native start-up chatter (TFLite/absl lines written straight to file descriptor 2) while
+    a graph is created and runs its first frame. Python exceptions are unaffected."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. some embedded runners): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                _flush_c_stdio()  # native code may hold buffered text that would otherwise surface later
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 class PoseTracker:
     """MediaPipe Holistic in video mode; call it on consecutive RGB frames of one clip. Use as a context manager
     (or call :meth:`close`). ``segmentation`` adds the person mask."""
@@ -170,16 +204,23 @@ class PoseTracker:
         import mediapipe as mp
 
         self.segmentation = segmentation
-        self._model = mp.solutions.holistic.Holistic(
-            static_image_mode=False, model_complexity=model_complexity, smooth_landmarks=True,
-            enable_segmentation=segmentation, smooth_segmentation=True, refine_face_landmarks=False,
-            min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        self._started = False
+        with quiet_native_stderr():
+            self._model = mp.solutions.holistic.Holistic(
+                static_image_mode=False, model_complexity=model_complexity, smooth_landmarks=True,
+                enable_segmentation=segmentation, smooth_segmentation=True, refine_face_landmarks=False,
+                min_detection_confidence=0.5, min_tracking_confidence=0.5)
 
     def __call__(self, rgb: np.ndarray) -> dict:
         """{"parts": {part: (N, 3) array of x, y (source pixels) and visibility, or None}, "mask": (H, W) uint8
         0/255 or None}."""
         h, w = rgb.shape[:2]
-        res = self._model.process(np.ascontiguousarray(rgb))
+        if self._started:
+            res = self._model.process(np.ascontiguousarray(rgb))
+        else:
+            with quiet_native_stderr():
+                res = self._model.process(np.ascontiguousarray(rgb))
+            self._started = True
         parts = {}
         for part, field in (("body", "pose_landmarks"), ("left_hand", "left_hand_landmarks"),
                             ("right_hand", "right_hand_landmarks"), ("face", "face_landmarks")):
