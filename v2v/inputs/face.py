@@ -10,8 +10,8 @@ white on black:
   hair, ears, neck, clothes and background, as in vid2vid's edge2face.
 
 ``prepare_face`` chooses ONE crop for the clip: square-ish (the dataset's aspect ratio), about 2.5 times the median
-face width, centred on the union of the face boxes and shifted into the frame (padded by repeating the border where
-it is bigger than the frame). It writes labels/ (gray sketch PNG), images/, keypoints/ (``{"width", "height",
+face width, centred on the union of the face boxes and shifted into the frame (padded with black where it is
+bigger than the frame). It writes labels/ (gray sketch PNG), images/, keypoints/ (``{"width", "height",
 "face": [[x, y, 1] * 468] | None}`` in dataset pixels) and the backward DIS flow (flow/).
 Sketches are drawn at the dataset size from the cropped frame, so the same code gives the same maps at inference
 when :func:`face_sketch_stream` gets frames already cropped and resized to the model's size.
@@ -149,7 +149,7 @@ def prepare_face(video: str | Path, out: str | Path, size: tuple[int, int], fram
     with DatasetWriter(out, "face", "face", (w, h), stream.fps,
                        f"face from {Path(video).name} frames {start}:{stop}", overwrite=overwrite) as writer:
         found: list[np.ndarray | None] = []
-        with FaceTracker() as tracker:
+        with quiet_native_stderr(), FaceTracker() as tracker:
             for k, rgb in enumerate(stream.frames(start, stop)):
                 found.append(tracker(rgb))
                 if progress is not None:
@@ -189,7 +189,8 @@ def prepare_face(video: str | Path, out: str | Path, size: tuple[int, int], fram
         warnings.append(f"{len(missing)} of {n} frames have no face (first: {missing[:5]}); their sketches hold "
                         "only edges")
     if crop.padded(stream.size):
-        warnings.append(f"the crop {crop.as_list()} reaches outside the {fw}x{fh} frame; the border was repeated")
+        warnings.append(f"the crop {crop.as_list()} reaches outside the {fw}x{fh} frame; the outside was padded "
+                        "with black")
     return {"out": str(Path(out)), "frames": n, "missing_frames": missing, "crop": crop.as_list(),
             "face_width": face_width, "source_size": [fw, fh], "size": [w, h], "frame_range": [start, stop],
             "fps": stream.fps, "seconds": t2 - t0, "frames_per_second": n / max(t2 - t0, 1e-9),

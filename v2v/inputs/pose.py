@@ -8,7 +8,7 @@ Extraction uses MediaPipe Holistic (legacy ``mp.solutions`` API, models bundled 
 
 1. decode and extract every frame (keypoints in source pixels, masks kept PNG-compressed in memory);
 2. choose ONE crop for the whole clip — the union of the per-frame person boxes, expanded, with the aspect ratio of
-   the dataset size, shifted into the frame (and padded by repeating the border where it is bigger than the frame) —
+   the dataset size, shifted into the frame (and padded with black where it is bigger than the frame) —
    then decode again, crop and resize every frame, render the pose map (:mod:`.pose_render`), and write labels/,
    images/, masks/, keypoints/ and the backward DIS flow between consecutive real frames (flow/).
 
@@ -20,6 +20,7 @@ with :mod:`.face`.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -100,7 +101,8 @@ def fit_crop(box: tuple[float, float, float, float], frame_size: tuple[int, int]
              margin: float = CROP_MARGIN, min_side: float = 0.0) -> Crop:
     """The crop around ``box`` (x0, y0, x1, y1) expanded by ``margin`` x its larger side on each side, grown to the
     aspect ratio of ``out_size`` (and to at least ``min_side`` pixels high/wide), then shifted to lie inside the
-    frame; along an axis where it is bigger than the frame it stays centred on the box (and gets padded)."""
+    frame; along an axis where it is bigger than the frame it stays centred on the box (and gets padded with
+    black by :func:`crop_frame`)."""
     fw, fh = frame_size
     x0, y0, x1, y1 = box
     pad = margin * max(x1 - x0, y1 - y0)
@@ -120,10 +122,10 @@ def fit_crop(box: tuple[float, float, float, float], frame_size: tuple[int, int]
     return Crop(place(cx, w, fw), place(cy, h, fh), w, h)
 
 
-def crop_frame(image: np.ndarray, crop: Crop, out_size: tuple[int, int], border: str = "replicate",
+def crop_frame(image: np.ndarray, crop: Crop, out_size: tuple[int, int], border: str = "zero",
                interpolation: int | None = None) -> np.ndarray:
-    """Cut ``crop`` out of ``image`` (padding outside the frame by repeating the edge, or with zeros for
-    ``border="zero"``) and resize it to ``out_size`` (W, H): area averaging when shrinking, bilinear otherwise."""
+    """Cut ``crop`` out of ``image`` (padding outside the frame with black, or by repeating the edge for
+    ``border="replicate"``) and resize it to ``out_size`` (W, H): area averaging when shrinking, bilinear otherwise."""
     fh, fw = image.shape[:2]
     ix0, iy0 = max(crop.x0, 0), max(crop.y0, 0)
     ix1, iy1 = min(crop.x0 + crop.w, fw), min(crop.y0 + crop.h, fh)
@@ -176,21 +178,33 @@ def _flush_c_stdio() -> None:
 
 @contextmanager
 def quiet_native_stderr():
-    """Silence MediaPipe's native start-up chatter (TFLite/absl lines written straight to file descriptor 2) while
-    a graph is created and runs its first frame. Python exceptions are unaffected."""
+    """Silence MediaPipe's native chatter (TFLite/absl lines written straight to file descriptor 2, also later on
+    its graph threads when a sub-model first runs). Python's own ``sys.stderr`` (progress, warnings) keeps going to
+    the real stderr meanwhile, and Python exceptions are unaffected."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (e.g. some embedded runners): nothing to silence
+    except (OSError, ValueError, AttributeError):  # no real stderr (e.g. an embedded runner): nothing to silence
         yield
         return
+    python_stderr = sys.stderr
+    try:
+        swap = python_stderr.fileno() == 2
+    except (OSError, ValueError, AttributeError):
+        swap = False
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
+            if swap:
+                sys.stderr = io.TextIOWrapper(io.FileIO(saved, "w", closefd=False), line_buffering=True,
+                                              write_through=True)
             try:
                 yield
             finally:
                 _flush_c_stdio()  # native code may hold buffered text that would otherwise surface later
+                if swap:
+                    sys.stderr.flush()
+                    sys.stderr = python_stderr
                 os.dup2(saved, 2)
     finally:
         os.close(saved)
@@ -341,7 +355,7 @@ def _extract_clip(stream, start: int, stop: int, progress: Progress | None, tota
     """Pass 1: keypoints (source pixels), PNG-encoded mask and person box per frame."""
     rows = []
     size = stream.size
-    with PoseTracker(segmentation=True) as tracker:
+    with quiet_native_stderr(), PoseTracker(segmentation=True) as tracker:
         for k, rgb in enumerate(stream.frames(start, stop)):
             res = tracker(rgb)
             mask = res["mask"]
@@ -401,7 +415,7 @@ def prepare_pose(video: str | Path, out: str | Path, size: tuple[int, int], fram
                 row = rows[k]
                 if row["mask"] is not None:
                     mask = cv2.imdecode(row["mask"], cv2.IMREAD_GRAYSCALE)
-                    mask = crop_frame(mask, crop, (w, h), border="zero", interpolation=cv2.INTER_LINEAR)
+                    mask = crop_frame(mask, crop, (w, h), interpolation=cv2.INTER_LINEAR)
                 else:
                     mask = np.zeros((h, w), np.uint8)
                 seq.add(k, labels=render_pose(keypoints[k]), image=image, mask=mask, keypoints=keypoints[k])
@@ -419,7 +433,7 @@ def prepare_pose(video: str | Path, out: str | Path, size: tuple[int, int], fram
                         "empty")
     if crop.padded(stream.size):
         warnings.append(f"the crop {crop.as_list()} reaches outside the {stream.size[0]}x{stream.size[1]} frame; "
-                        "the border was repeated")
+                        "the outside was padded with black")
     return {"out": str(Path(out)), "frames": n, "missing_frames": missing, "crop": crop.as_list(),
             "source_size": list(stream.size), "size": [w, h], "frame_range": [start, stop], "fps": stream.fps,
             "seconds": t2 - t0, "frames_per_second": n / max(t2 - t0, 1e-9),
