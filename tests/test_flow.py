@@ -43,3 +43,14 @@ def test_flow_to_color():
     c = flow_to_color(flow)
     assert c.shape == (4, 4, 3) and c.dtype == np.uint8
     assert tuple(c[1, 1]) == (255, 255, 255) and tuple(c[0, 0]) != (255, 255, 255)
+
+
+def test_numpy_warp_matches_torch_warp():
+    from v2v.flow import warp_numpy
+
+    rng = np.random.default_rng(1)
+    img = rng.random((20, 24, 3)).astype(np.float32)
+    flow = (rng.random((20, 24, 2)).astype(np.float32) - 0.5) * 6
+    a = warp_numpy(img, flow)
+    b = warp(torch.from_numpy(img).permute(2, 0, 1)[None], torch.from_numpy(flow).permute(2, 0, 1)[None])
+    assert np.abs(a - b[0].permute(1, 2, 0).numpy()).max() < 1e-3

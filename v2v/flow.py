@@ -73,17 +73,26 @@ def dis_flow(target: np.ndarray, source: np.ndarray, preset: str = "medium") -> 
     return _DIS[preset].calc(_gray(target), _gray(source), None).astype(np.float32)
 
 
+def warp_numpy(source: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``warp`` for numpy frames (H, W[, C]) with OpenCV: bilinear, border replicate, same conventions."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(source, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def flow_confidence(target: np.ndarray, source: np.ndarray, flow: np.ndarray, threshold: float = 0.02) -> np.ndarray:
     """(H, W) uint8 mask, 1 where ``source`` warped by ``flow`` matches ``target``.
 
     As in vid2vid: the squared error of the warp, with images in [-1, 1] and averaged over channels, must be below
     ``threshold``. Occluded and badly tracked pixels get 0.
     """
-    t = torch.from_numpy(np.ascontiguousarray(target)).float().permute(2, 0, 1)[None] / 127.5 - 1
-    s = torch.from_numpy(np.ascontiguousarray(source)).float().permute(2, 0, 1)[None] / 127.5 - 1
-    f = torch.from_numpy(np.ascontiguousarray(flow)).permute(2, 0, 1)[None]
-    err = ((warp(s, f) - t) ** 2).mean(1)[0]
-    return (err < threshold).numpy().astype(np.uint8)
+    warped = warp_numpy(source.astype(np.float32), flow.astype(np.float32)) / 127.5 - 1
+    err = (warped - (target.astype(np.float32) / 127.5 - 1)) ** 2
+    if err.ndim == 3:
+        err = err.mean(-1)
+    return (err < threshold).astype(np.uint8)
 
 
 def _color_wheel() -> np.ndarray:
