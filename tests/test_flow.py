@@ -53,4 +53,5 @@ def test_numpy_warp_matches_torch_warp():
     flow = (rng.random((20, 24, 2)).astype(np.float32) - 0.5) * 6
     a = warp_numpy(img, flow)
     b = warp(torch.from_numpy(img).permute(2, 0, 1)[None], torch.from_numpy(flow).permute(2, 0, 1)[None])
-    assert np.abs(a - b[0].permute(1, 2, 0).numpy()).max() < 1e-3
+    d = np.abs(a - b[0].permute(1, 2, 0).numpy())
+    assert d.max() < 0.03 and d.mean() < 0.01  # OpenCV interpolates with 1/32-pixel fixed-point weights

@@ -74,7 +74,8 @@ def dis_flow(target: np.ndarray, source: np.ndarray, preset: str = "medium") -> 
 
 
 def warp_numpy(source: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """``warp`` for numpy frames (H, W[, C]) with OpenCV: bilinear, border replicate, same conventions."""
+    """``warp`` for numpy frames (H, W[, C]) with OpenCV: bilinear, border replicate, same conventions (OpenCV's
+    bilinear weights are quantised to 1/32 pixel, so values differ from ``warp`` by up to a few percent of an edge)."""
     import cv2
 
     h, w = flow.shape[:2]
