@@ -14,8 +14,9 @@ Coordinates are continuous pixels: (0, 0) is the top-left corner of the top-left
 
 Drawing: each body limb has its own fixed colour (the person's right side in warm colours, the left side in cool
 ones, the head in magenta), line width about H/85; hands (each finger its own colour) and face contours (oval,
-brows, eyes, nose, lips) are thinner. Body points with visibility below ``threshold`` are skipped with every limb
-that touches them. Lines are anti-aliased and placed with sub-pixel precision, so slow motion renders smoothly.
+brows, eyes, nose, lips) are thinner; without a face mesh the body's eye and ear points are joined instead.
+Body points with visibility below ``threshold`` are skipped with every limb that touches them. Lines are
+anti-aliased and placed with sub-pixel precision, so slow motion renders smoothly.
 """
 from __future__ import annotations
 
@@ -42,9 +43,10 @@ BODY_LIMBS: tuple[tuple[int, int, tuple[int, int, int]], ...] = (
     (L_HIP, L_KNEE, (0, 128, 255)), (L_KNEE, L_ANKLE, (0, 0, 255)),
     (R_ANKLE, R_HEEL, (255, 200, 120)), (R_HEEL, R_FOOT, (255, 220, 160)), (R_ANKLE, R_FOOT, (230, 180, 100)),
     (L_ANKLE, L_HEEL, (120, 120, 255)), (L_HEEL, L_FOOT, (160, 160, 255)), (L_ANKLE, L_FOOT, (100, 100, 230)),
-    (NOSE, R_EYE, (255, 0, 255)), (R_EYE, R_EAR, (255, 100, 255)),
-    (NOSE, L_EYE, (170, 0, 255)), (L_EYE, L_EAR, (200, 100, 255)),
 )
+# Eyes and ears from the body landmarks, drawn only when the detailed face is missing.
+BODY_HEAD = ((NOSE, R_EYE, (255, 0, 255)), (R_EYE, R_EAR, (255, 100, 255)),
+             (NOSE, L_EYE, (170, 0, 255)), (L_EYE, L_EAR, (200, 100, 255)))
 # Coarse hands from the body landmarks, drawn only when the detailed hand is missing.
 BODY_HANDS = {
     "right_hand": ((R_WRIST, R_INDEX, (255, 140, 140)), (R_WRIST, R_PINKY, (255, 140, 140)),
@@ -118,10 +120,15 @@ def render_pose(keypoints: dict, size: tuple[int, int] | None = None, threshold:
     canvas = np.zeros((h, w, 3), np.uint8)
     widths = line_widths(h)
     body = _points(keypoints.get("body"))
+    face = _points(keypoints.get("face"))
+    if face is not None and len(face) < 468:
+        face = None
     if body is not None:
         body = _with_neck(body * scale)
         ok = body[:, 2] >= threshold
         _draw_limbs(canvas, body, BODY_LIMBS, widths["body"], ok)
+        if face is None:
+            _draw_limbs(canvas, body, BODY_HEAD, max(1, widths["body"] * 2 // 3), ok)
         for hand, limbs in BODY_HANDS.items():
             if _points(keypoints.get(hand)) is None:
                 _draw_limbs(canvas, body, limbs, max(1, widths["body"] // 2), ok)
@@ -130,8 +137,7 @@ def render_pose(keypoints: dict, size: tuple[int, int] | None = None, threshold:
         if pts is not None and len(pts) == 21:
             pts = pts * scale
             _draw_limbs(canvas, pts, HAND_LIMBS, widths["hand"], pts[:, 2] >= threshold)
-    face = _points(keypoints.get("face"))
-    if face is not None and len(face) >= 468:
+    if face is not None:
         face = face * scale
         for part, edges in face_contours().items():
             keep = (face[edges[:, 0], 2] >= threshold) & (face[edges[:, 1], 2] >= threshold)

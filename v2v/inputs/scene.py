@@ -416,8 +416,8 @@ def _bend(d: np.ndarray, curvature: float) -> np.ndarray:
 
 
 def _ground(world: World, cam_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """(M, 8, 3) ground strips and their (M,) labels (terrain, verges, sidewalks, road) for the current camera position, each strip split
-    in depth so that the bend shows."""
+    """(M, 8, 3) ground strips and their (M,) labels (terrain, verges, sidewalks, road) for the current camera
+    position, each strip split in depth so that the bend shows."""
     left, right = world.sides
     xs = [(-400.0, -left.building_line, TERRAIN), (-left.building_line, -left.curb - left.sidewalk, TERRAIN),
           (-left.curb - left.sidewalk, -left.curb, SIDEWALK), (-left.curb, right.curb, ROAD),
