@@ -317,7 +317,7 @@ def _person(out: _PieceList, rng, x: float, s: float, speed: float) -> None:
 
 
 def _people(out: _PieceList, rng, side: Side, s_lo: float, s_hi: float, duration: float) -> int:
-    density = float(rng.uniform(0.0, 0.05))
+    density = float(rng.uniform(0.0, 0.03))
     count = int(rng.poisson(density * (s_hi - s_lo)))
     for _ in range(count):
         x = side.sign * (side.curb + float(rng.uniform(0.5, side.sidewalk - 0.3)))
