@@ -2,7 +2,6 @@
 frames (see :mod:`v2v.inputs.scene`), ready to drive a street model."""
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import UserError
@@ -45,5 +44,7 @@ def run(args) -> int:
     report = write_scene(args.out, args.frames, parse_size(args.size), args.seed, fps=args.fps,
                          markings=args.markings, overwrite=args.overwrite, preview=not args.no_preview,
                          progress=progress)
-    print(json.dumps(report, indent=2))
+    w, h = report["size"]
+    print(f"wrote scene {report['out']}: {report['frames']} frames {w}x{h}, seed {report['seed']}, "
+          f"{report['seconds']:.1f} s ({report['frames_per_s']:.1f} frames/s); classes: {', '.join(report['classes'])}")
     return 0
