@@ -16,6 +16,13 @@ def test_same_seed_same_frames_other_seed_differs():
     assert not np.array_equal(a["labels"], c["labels"])
 
 
+def test_longer_scene_starts_like_a_shorter_one():
+    short, long = build_world(3, 30), build_world(3, 400)
+    for i in (0, 29):
+        a, b = render_frame(short, i, 192, 96), render_frame(long, i, 192, 96)
+        assert np.array_equal(a["labels"], b["labels"]) and np.array_equal(a["instances"], b["instances"])
+
+
 @pytest.mark.parametrize("size", [(256, 128), (97, 61), (128, 256)])
 def test_sizes_and_dtypes(size):
     r = render_frame(build_world(1, 5), 3, *size)

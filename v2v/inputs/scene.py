@@ -45,6 +45,8 @@ NEAR = 0.3  # near clipping plane, metres
 VIEW_DISTANCE = 420.0  # objects beyond this are not drawn (a few pixels at most)
 GROUND_DISTANCE = 2000.0
 BEND_STRAIGHT = 150.0  # beyond this depth the bend continues as a straight line
+INSTANCE_BLOCK = 4096  # instance ids per object stream; 16 streams fit 16 bits
+CULL_MARGIN = 60.0  # metres; longer than any object
 LANE = 3.3
 PARKING = 2.4
 
@@ -91,6 +93,11 @@ class Pieces:
     def __len__(self) -> int:
         return len(self.label)
 
+    @property
+    def groups_end(self) -> int:
+        """One past the largest group id."""
+        return int(self.group.max()) + 1 if len(self.group) else 1
+
 
 class _PieceList:
     """Accumulates pieces while the world is built."""
@@ -98,17 +105,26 @@ class _PieceList:
     def __init__(self):
         self.rows: list[tuple] = []
         self.groups = 0
-        self.instances = 0
+        self.block = 0
+        self.used: dict[int, int] = {}
 
     def new_group(self) -> int:
         self.groups += 1
         return self.groups
 
+    def instance_block(self, block: int) -> None:
+        """Number the next objects inside ``block``: ids ``1 + block * BLOCK + i``. Each stream of objects (the
+        people of one sidewalk, the cars of one lane...) has its own block, so an object's id does not depend on
+        how many objects other streams made (a longer scene keeps the ids of a shorter one)."""
+        self.block = block
+
     def new_instance(self) -> int:
-        self.instances += 1
-        if self.instances > 65535:
-            raise ValueError("too many objects for 16-bit instance ids; render a shorter scene")
-        return self.instances
+        i = self.used.get(self.block, 0)
+        if i >= INSTANCE_BLOCK - 1:
+            raise UserError(f"this scene has more than {INSTANCE_BLOCK - 1} objects in one row, too many for "
+                            "16-bit instance ids; render fewer frames")
+        self.used[self.block] = i + 1
+        return 1 + self.block * INSTANCE_BLOCK + i
 
     def add(self, verts, label, layer, group, instance=0, speed=0.0, swing=None, lift=0.0, rate=0.0, phase=0.0):
         swing = np.zeros(8) if swing is None else np.asarray(swing, dtype=np.float64)
@@ -167,8 +183,15 @@ class World:
 
 # --------------------------------------------------------------------------------------------------- world building
 def build_world(seed: int, frames: int, fps: float = 17.0, markings: bool = False) -> World:
-    """Lay out a street for ``frames`` frames of driving, deterministically from ``seed``."""
-    rng = np.random.default_rng(seed)
+    """Lay out a street for ``frames`` frames of driving, deterministically from ``seed``.
+
+    Every stream of objects (buildings on one side, cars in one lane...) draws from its own random generator and
+    is laid out from a fixed start along the road, so a longer scene with the same seed begins with the same
+    street, traffic and instance ids as a shorter one."""
+    def stream(k: int) -> np.random.Generator:
+        return np.random.default_rng([seed, k])
+
+    rng = stream(0)
     lanes_fwd, lanes_back = int(rng.integers(1, 3)), int(rng.integers(1, 3))
     park_right, park_left = bool(rng.random() < 0.6), bool(rng.random() < 0.45)
     curb_r = lanes_fwd * LANE + (PARKING if park_right else 0.0)
@@ -181,6 +204,8 @@ def build_world(seed: int, frames: int, fps: float = 17.0, markings: bool = Fals
     cam_lane = int(rng.integers(lanes_fwd))
     speed = float(rng.uniform(7.0, 12.0))
     curvature = 0.0 if rng.random() < 0.35 else float(rng.choice([-1, 1]) * rng.uniform(4e-4, 1.6e-3))
+    lane_speeds = [speed + (float(rng.uniform(0.8, 2.5)) if lane == cam_lane else float(rng.uniform(-2.5, 3.0)))
+                   for lane in range(lanes_fwd)] + [-float(rng.uniform(8.0, 14.0)) for _ in range(lanes_back)]
     world = World(seed=seed, frames=frames, fps=fps, camera_speed=speed, camera_lane_x=(cam_lane + 0.5) * LANE,
                   camera_height=float(rng.uniform(1.25, 1.45)), curvature=curvature, sides=(sides[0], sides[1]),
                   pieces=None, skyline=[], skyline_blobs=[])  # type: ignore[arg-type]
@@ -189,28 +214,26 @@ def build_world(seed: int, frames: int, fps: float = 17.0, markings: bool = Fals
     s_lo, s_hi = -40.0, speed * duration + VIEW_DISTANCE
     out = _PieceList()
     counts = {"buildings": 0, "trees": 0, "poles": 0, "cars": 0, "people": 0}
-    for side in sides:
-        counts["buildings"] += _buildings(out, rng, side, s_lo, s_hi)
-        counts["trees"] += _trees(out, rng, side, s_lo, s_hi)
-        counts["poles"] += _poles(out, rng, side, s_lo, s_hi)
-        counts["people"] += _people(out, rng, side, s_lo, s_hi, duration)
-    park = {1: park_right, -1: park_left}
-    for sign in (-1, 1):
-        if park[sign]:
-            x = sign * (sides[(sign + 1) // 2].curb - PARKING / 2)
-            counts["cars"] += _parked_cars(out, rng, x, s_lo, s_hi)
-    for lane in range(lanes_fwd):
-        x = (lane + 0.5) * LANE
-        v = speed + (float(rng.uniform(0.8, 2.5)) if lane == cam_lane else float(rng.uniform(-2.5, 3.0)))
+    for k, side in enumerate(sides):
+        counts["buildings"] += _buildings(out, stream(10 + k), side, s_lo, s_hi)
+        counts["trees"] += _trees(out, stream(12 + k), side, s_lo, s_hi)
+        counts["poles"] += _poles(out, stream(14 + k), side, s_lo, s_hi)
+        out.instance_block(k)
+        counts["people"] += _people(out, stream(16 + k), side, s_lo, s_hi)
+    for k, (sign, park) in enumerate(((-1, park_left), (1, park_right))):
+        if park:
+            out.instance_block(2 + k)
+            x = sign * (sides[k].curb - PARKING / 2)
+            counts["cars"] += _parked_cars(out, stream(18 + k), x, s_lo, s_hi)
+    for lane, v in enumerate(lane_speeds):
+        out.instance_block(4 + lane)
+        x = (lane + 0.5) * LANE if lane < lanes_fwd else -(lane - lanes_fwd + 0.5) * LANE
         start = 14.0 if lane == cam_lane else None
-        counts["cars"] += _traffic(out, rng, x, v, speed, duration, start)
-    for lane in range(lanes_back):
-        counts["cars"] += _traffic(out, rng, -(lane + 0.5) * LANE, -float(rng.uniform(8.0, 14.0)), speed,
-                                   duration, None)
+        counts["cars"] += _traffic(out, stream(20 + 2 * lane), stream(21 + 2 * lane), x, v, speed, duration, start)
     if markings:
         _markings(out, lanes_fwd, lanes_back, s_lo, s_hi)
     world.pieces = out.finish()
-    world.skyline, world.skyline_blobs = _skyline(rng)
+    world.skyline, world.skyline_blobs = _skyline(stream(1))
     world.stats = {"lanes": [lanes_back, lanes_fwd], **counts}
     return world
 
@@ -316,22 +339,26 @@ def _person(out: _PieceList, rng, x: float, s: float, speed: float) -> None:
                 **common)
 
 
-def _people(out: _PieceList, rng, side: Side, s_lo: float, s_hi: float, duration: float) -> int:
-    density = float(rng.uniform(0.0, 0.03))
-    count = int(rng.poisson(density * (s_hi - s_lo)))
-    for _ in range(count):
+def _people(out: _PieceList, rng, side: Side, s_lo: float, s_hi: float) -> int:
+    density = float(rng.uniform(0.002, 0.03))  # people per metre of sidewalk
+    n, s = 0, s_lo + float(rng.exponential(1 / density))
+    while s < s_hi:
         x = side.sign * (side.curb + float(rng.uniform(0.5, side.sidewalk - 0.3)))
         speed = 0.0 if rng.random() < 0.3 else float(rng.choice([-1, 1]) * rng.uniform(0.9, 1.6))
-        _person(out, rng, x, float(rng.uniform(s_lo, s_hi)), speed)
-    return count
+        _person(out, rng, x, s, speed)
+        n += 1
+        s += float(rng.exponential(1 / density))
+    return n
 
 
-def _car(out: _PieceList, rng, x: float, s0: float, speed: float, forward: bool) -> float:
-    """A car (or now and then a truck) with its rear at ``s0``; returns its length."""
+def _car(out: _PieceList, rng, x: float, s0: float, speed: float, forward: bool, ends_at: bool = False) -> float:
+    """A car (or now and then a truck) spanning ``s0`` .. ``s0 + length`` (``ends_at``: ``s0 - length`` .. ``s0``);
+    returns its length."""
     g, inst = out.new_group(), out.new_instance()
     common = dict(layer=LAYER_OBJECTS, group=g, instance=inst, speed=speed)
     if rng.random() < 0.05:  # truck: cab and cargo box
         length, w = float(rng.uniform(6.5, 9.0)), 1.25
+        s0 = s0 - length if ends_at else s0
         cab = (s0 + length - 2.0, s0 + length) if forward else (s0, s0 + 2.0)
         cargo = (s0, s0 + length - 2.2) if forward else (s0 + 2.2, s0 + length)
         out.add(box(x - w, x + w, 0.35, 2.6, *cab), label=TRUCK, **common)
@@ -340,6 +367,7 @@ def _car(out: _PieceList, rng, x: float, s0: float, speed: float, forward: bool)
             out.add(box(x - w + 0.05, x + w - 0.05, 0.0, 0.5, ws, ws + 0.8), label=TRUCK, **common)
         return length
     length, w = float(rng.uniform(4.0, 4.9)), float(rng.uniform(0.85, 0.95))
+    s0 = s0 - length if ends_at else s0
     roof = float(rng.uniform(1.4, 1.75)) if rng.random() < 0.2 else float(rng.uniform(1.35, 1.5))
     out.add(box(x - w, x + w, 0.28, 0.95, s0, s0 + length), label=CAR, **common)
     lo, hi = (0.15, 0.8) if forward else (0.2, 0.85)  # cabin towards the rear, bonnet in front
@@ -368,20 +396,25 @@ def _parked_cars(out: _PieceList, rng, x: float, s_lo: float, s_hi: float) -> in
     return n
 
 
-def _traffic(out: _PieceList, rng, x: float, speed: float, cam_speed: float, duration: float,
+def _traffic(out: _PieceList, rng_ahead, rng_behind, x: float, speed: float, cam_speed: float, duration: float,
              start: float | None) -> int:
-    """Cars in one lane, all at ``speed`` so they never collide. ``start``: no car closer than this at time 0 (the
-    camera's own lane, whose cars are faster than the camera)."""
-    # Rear positions at time 0 such that the car is somewhere in the camera's view at some time.
+    """Cars in one lane, all at ``speed`` so they never collide, laid out at time 0 from ``start`` (default 0)
+    forwards (``rng_ahead``) and backwards (``rng_behind``). With ``start`` (the camera's own lane, whose cars are
+    faster than the camera) no car is closer than it."""
+    # rear positions at time 0 such that the car is in the camera's view at some time
     ends = [-30.0 - speed * t + cam_speed * t for t in (0.0, duration)] + \
            [VIEW_DISTANCE - speed * t + cam_speed * t for t in (0.0, duration)]
     lo, hi = min(ends), max(ends)
-    if start is not None:
-        lo = start
-    n, s = 0, lo + float(rng.uniform(0, 20))
+    anchor = 0.0 if start is None else start
+    n, s = 0, anchor + float(rng_ahead.uniform(0, 20))
     while s < hi:
-        s += _car(out, rng, x, s, speed, speed > 0) + float(rng.uniform(15.0, 90.0))
+        s += _car(out, rng_ahead, x, s, speed, speed > 0) + float(rng_ahead.uniform(15.0, 90.0))
         n += 1
+    if start is None:
+        s = anchor - float(rng_behind.uniform(15.0, 90.0))
+        while s > lo:
+            s -= _car(out, rng_behind, x, s, speed, speed > 0, ends_at=True) + float(rng_behind.uniform(15.0, 90.0))
+            n += 1
     return n
 
 
@@ -495,27 +528,35 @@ def render_frame(world: World, frame: int, width: int, height: int) -> dict:
     p = world.pieces
     if len(p) == 0:
         return {"labels": labels, "instances": instances}
-    verts = p.verts.copy()
-    wave = np.sin(p.rate * t + p.phase)
-    verts[..., 2] += (p.speed * t)[:, None] + p.swing * wave[:, None]
-    verts[..., 1] += p.swing.astype(bool) * (p.lift * np.maximum(wave, 0.0))[:, None]
+    # cheap cull on the pieces' extent along the road first (long scenes hold many thousands of pieces); the
+    # margin keeps whole objects (all shorter than it) together for the group sort below
+    s_lo, s_hi = p.verts[:, :, 2].min(1), p.verts[:, :, 2].max(1)
+    moved = p.speed * t - cam_s
+    reach = np.abs(p.swing).max(1)
+    cand = np.nonzero((s_hi + moved + reach >= NEAR - CULL_MARGIN) &
+                      (s_lo + moved - reach <= VIEW_DISTANCE + CULL_MARGIN))[0]
+    verts = p.verts[cand]
+    wave = np.sin(p.rate[cand] * t + p.phase[cand])
+    swing = p.swing[cand]
+    verts[..., 2] += (p.speed[cand] * t)[:, None] + swing * wave[:, None]
+    verts[..., 1] += swing.astype(bool) * (p.lift[cand] * np.maximum(wave, 0.0))[:, None]
     d = verts[..., 2] - cam_s
-    near = d.min(1)
-    far = d.max(1)
+    near, far = d.min(1), d.max(1)
+    group, layer = p.group[cand], p.layer[cand]
     # an object is sorted by its nearest point; pieces of one group share the group's key
-    key = np.full(p.group.max() + 1, np.inf)
-    np.minimum.at(key, p.group, near)
-    group_near = np.where(p.group > 0, key[p.group], near)
+    key = np.full(p.groups_end, np.inf)
+    np.minimum.at(key, group, near)
+    group_near = np.where(group > 0, key[group], near)
     keep = np.nonzero((far >= NEAR) & (group_near <= VIEW_DISTANCE))[0]
-    depth_key = np.where(p.layer[keep] >= LAYER_BUILDINGS, -group_near[keep], 0.0)
-    order = keep[np.lexsort((keep, p.group[keep], depth_key, p.layer[keep]))]
+    depth_key = np.where(layer[keep] >= LAYER_BUILDINGS, -group_near[keep], 0.0)
+    order = keep[np.lexsort((keep, group[keep], depth_key, layer[keep]))]
     uv, valid = _project(world, verts[order], cam_x, cam_s, f, cx, cy)
-    _fill(labels, instances, uv, valid, p.label[order], p.instance[order], np.arange(len(order)))
+    _fill(labels, instances, uv, valid, p.label[cand][order], p.instance[cand][order], np.arange(len(order)))
     return {"labels": labels, "instances": instances}
 
 
 # ----------------------------------------------------------------------------------------------------------- writing
-MAX_FRAMES = 100_000
+MAX_FRAMES = 20_000  # 20 minutes at 17 fps
 MAX_SIDE = 8192
 
 
