@@ -18,7 +18,9 @@ Coordinates
 Everything solid is a convex piece given by 8 vertices (boxes, prisms, flat polygons padded by repetition). A piece
 is clipped against the near plane, projected, and filled as the convex hull of its projection; pieces are painted
 far to near (ground, then buildings, then roadside objects and traffic sorted by their nearest point).
-Instance ids are 1, 2, 3... per object (cars, trucks, people), 0 where there is none.
+Every car, truck and person has its own instance id (0 where there is none), the same in every frame. Ids are
+numbered within blocks of 4096, one block per row of objects (each sidewalk's people, each parking strip, each
+lane), so they stay the same when the scene is made longer.
 """
 from __future__ import annotations
 
