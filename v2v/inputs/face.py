@@ -139,7 +139,6 @@ def prepare_face(video: str | Path, out: str | Path, size: tuple[int, int], fram
     ``warnings``.
     """
     from ..dataset_format import DatasetWriter
-    from .street import single_torch_thread
 
     w, h = (int(v) for v in size)
     check_size(w, h, SIZE_MULTIPLE)
@@ -169,19 +168,18 @@ def prepare_face(video: str | Path, out: str | Path, size: tuple[int, int], fram
         region = _nearest_detected(local)
         seq = writer.sequence(sequence_name(video))
         prev = None
-        with single_torch_thread():
-            for k, rgb in enumerate(stream.frames(start, stop)):
-                if k >= n:
-                    break
-                image = crop_frame(rgb, crop, (w, h))
-                sketch = draw_face_sketch(image, local[k], region[k])
-                seq.add(k, labels=sketch, image=image, keypoints=face_keypoints(local[k], (w, h)))
-                if prev is not None:
-                    flow = dis_flow(image, prev)
-                    seq.add_flow(k, flow, flow_confidence(image, prev, flow))
-                prev = image
-                if progress is not None:
-                    progress(n + k + 1, 2 * n)
+        for k, rgb in enumerate(stream.frames(start, stop)):
+            if k >= n:
+                break
+            image = crop_frame(rgb, crop, (w, h))
+            sketch = draw_face_sketch(image, local[k], region[k])
+            seq.add(k, labels=sketch, image=image, keypoints=face_keypoints(local[k], (w, h)))
+            if prev is not None:
+                flow = dis_flow(image, prev)
+                seq.add_flow(k, flow, flow_confidence(image, prev, flow))
+            prev = image
+            if progress is not None:
+                progress(n + k + 1, 2 * n)
     t2 = time.perf_counter()
     missing = [k for k, f in enumerate(found) if f is None]
     warnings = []

@@ -381,7 +381,6 @@ def prepare_pose(video: str | Path, out: str | Path, size: tuple[int, int], fram
     timings, ``normalization`` (parameters or None), ``warnings``.
     """
     from ..dataset_format import DatasetWriter
-    from .street import single_torch_thread
 
     w, h = (int(v) for v in size)
     check_size(w, h, SIZE_MULTIPLE)
@@ -407,24 +406,23 @@ def prepare_pose(video: str | Path, out: str | Path, size: tuple[int, int], fram
             keypoints = [apply_normalization(kp, params) if kp["body"] is not None else kp for kp in keypoints]
         seq = writer.sequence(sequence_name(video))
         prev = None
-        with single_torch_thread():
-            for k, rgb in enumerate(stream.frames(start, stop)):
-                if k >= n:
-                    break
-                image = crop_frame(rgb, crop, (w, h))
-                row = rows[k]
-                if row["mask"] is not None:
-                    mask = cv2.imdecode(row["mask"], cv2.IMREAD_GRAYSCALE)
-                    mask = crop_frame(mask, crop, (w, h), interpolation=cv2.INTER_LINEAR)
-                else:
-                    mask = np.zeros((h, w), np.uint8)
-                seq.add(k, labels=render_pose(keypoints[k]), image=image, mask=mask, keypoints=keypoints[k])
-                if prev is not None:
-                    flow = dis_flow(image, prev)
-                    seq.add_flow(k, flow, flow_confidence(image, prev, flow))
-                prev = image
-                if progress is not None:
-                    progress(n + k + 1, 2 * n)
+        for k, rgb in enumerate(stream.frames(start, stop)):
+            if k >= n:
+                break
+            image = crop_frame(rgb, crop, (w, h))
+            row = rows[k]
+            if row["mask"] is not None:
+                mask = cv2.imdecode(row["mask"], cv2.IMREAD_GRAYSCALE)
+                mask = crop_frame(mask, crop, (w, h), interpolation=cv2.INTER_LINEAR)
+            else:
+                mask = np.zeros((h, w), np.uint8)
+            seq.add(k, labels=render_pose(keypoints[k]), image=image, mask=mask, keypoints=keypoints[k])
+            if prev is not None:
+                flow = dis_flow(image, prev)
+                seq.add_flow(k, flow, flow_confidence(image, prev, flow))
+            prev = image
+            if progress is not None:
+                progress(n + k + 1, 2 * n)
     t2 = time.perf_counter()
     missing = [k for k, r in enumerate(rows) if r["parts"]["body"] is None]
     warnings = []
