@@ -55,14 +55,18 @@ class Run:
             raise UserError(f"dataset {cfg.data.root} has label set {index.label_set!r} but preset {cfg.preset!r} "
                             f"expects {mcfg.label_set!r}")
         names = [s.name for s in index.sequences]
-        val = list(cfg.data.val_sequences)
-        for n in val + list(cfg.data.train_sequences):
-            if n not in names:
-                raise UserError(f"sequence {n!r} is not in {cfg.data.root} (has: {', '.join(names)})")
-        train = list(cfg.data.train_sequences) or [n for n in names if n not in val]
+        val_index = open_dataset(cfg.data.val_root) if cfg.data.val_root else index
+        val_names = [s.name for s in val_index.sequences]
+        val = list(cfg.data.val_sequences) or (val_names if cfg.data.val_root else [])
+        for n, known, where in [(n, val_names, cfg.data.val_root or cfg.data.root) for n in val] + \
+                [(n, names, cfg.data.root) for n in cfg.data.train_sequences]:
+            if n not in known:
+                raise UserError(f"sequence {n!r} is not in {where} (has: {', '.join(known)})")
+        held_out = val if not cfg.data.val_root else []
+        train = list(cfg.data.train_sequences) or [n for n in names if n not in held_out]
         if not train:
             raise UserError("no training sequences left after holding out the validation sequences")
-        self.index, self.val_names = index, val
+        self.index, self.val_index, self.val_names = index, val_index, val
         self.dataset = VideoDataset(index, schedule.num_frames(cfg.schedule, 0), crop_size=tuple(cfg.data.crop) or None,
                                     flip=cfg.data.flip and index.kind == "street", sequences=train,
                                     samples_per_epoch=cfg.data.samples_per_epoch or None)
@@ -164,7 +168,7 @@ class Run:
     def run_validation(self, step: int) -> None:
         if not self.dist.is_main:
             return
-        metrics = validate(self.trainer, self.index, self.val_names, self.cfg.data.val_frames)
+        metrics = validate(self.trainer, self.val_index, self.val_names, self.cfg.data.val_frames)
         for k, v in metrics.items():
             self.writer.add_scalar(f"val/{k}", v, step)
         with open(self.out / "val.jsonl", "a") as f:

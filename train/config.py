@@ -20,7 +20,8 @@ from v2v.presets import model_preset
 class DataConfig:
     root: str = ""
     train_sequences: tuple[str, ...] = ()  # empty: every sequence not held out for validation
-    val_sequences: tuple[str, ...] = ()
+    val_sequences: tuple[str, ...] = ()  # held-out sequences of val_root (of root when val_root is empty)
+    val_root: str = ""  # a separate prepared dataset for validation (e.g. held-out frames of the same clip)
     val_frames: int = 30  # frames of each validation sequence that the validation pass generates
     crop: tuple[int, ...] = ()  # (W, H) random crop; empty: full frames
     flip: bool = True

@@ -1,4 +1,5 @@
-"""Sample strips written during training: one row per generated frame, conditioning | generated | real."""
+"""Samples written during training: a PNG strip with one row per generated frame (conditioning | generated | real)
+and the same rows as a short H.264 video."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from v2v.video import VideoWriter
 from v2v.visualize import conditioning_to_uint8, image_to_uint8
 
 MAX_ROWS = 4
@@ -16,12 +18,13 @@ def save_sample(folder: Path, step: int, trainer, index) -> Path | None:
     if not last or not last["outs"]:
         return None
     x, outs, L = last["x"], last["outs"], trainer.mcfg.n_past_frames
-    rows = []
-    for i, out in enumerate(outs[-MAX_ROWS:]):
-        t = L + len(outs) - min(len(outs), MAX_ROWS) + i
-        rows.append(np.concatenate([conditioning_to_uint8(trainer.mcfg, x["enc"][t][:1]),
-                                    image_to_uint8(out["image"][:1]), image_to_uint8(x["real"][t][:1])], 1))
+    rows = [np.concatenate([conditioning_to_uint8(trainer.mcfg, x["enc"][L + i][:1]),
+                            image_to_uint8(out["image"][:1]), image_to_uint8(x["real"][L + i][:1])], 1)
+            for i, out in enumerate(outs)]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step_{step:07d}.png"
-    Image.fromarray(np.concatenate(rows, 0)).save(path)
+    Image.fromarray(np.concatenate(rows[-MAX_ROWS:], 0)).save(path)
+    with VideoWriter(folder / f"step_{step:07d}.mp4", fps=4) as video:
+        for row in rows:
+            video.write(row)
     return path

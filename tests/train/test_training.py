@@ -85,8 +85,10 @@ def test_corrupt_and_foreign_checkpoints(dataset, tmp_path):
 
 def test_config_is_saved_beside_checkpoints(dataset, tmp_path):
     out = tmp_path / "cfg"
-    r = run_train([f"data.root={dataset}", f"out_dir={out}", "max_steps=2", "save_every=2"])
+    r = run_train([f"data.root={dataset}", f"out_dir={out}", "max_steps=2", "save_every=2", "sample_every=2"])
     assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "samples" / "step_0000002.png").is_file() and (out / "samples" / "step_0000002.mp4").is_file()
+    assert list((out / "tb").iterdir())  # TensorBoard event file
     saved = (out / "config.yaml").read_text()
     assert "max_steps: 2" in saved and str(dataset) in saved
     logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
