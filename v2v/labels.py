@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -212,8 +211,3 @@ def decolorize(rgb: np.ndarray, label_set: LabelSet = CITYSCAPES, max_distance: 
         raise ValueError(f"{int(far.sum())} colours are not in the {label_set.name} palette, e.g. {sample}; "
                          "paint with the palette colours or raise the snapping tolerance")
     return ids[nearest][inverse.reshape(-1)].reshape(rgb.shape[:2])
-
-
-def downsample_labels(x: torch.Tensor) -> torch.Tensor:
-    """Halve an encoded map as vid2vid's input pyramid does (3x3 average, stride 2): one-hot maps become soft."""
-    return F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
