@@ -10,6 +10,8 @@ COMMANDS = {
     "info": "info",
     "prepare": "prepare",
     "scene": "scene",
+    "style": "style",
+    "evaluate": "evaluate",
 }
 
 
