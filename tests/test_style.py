@@ -1,0 +1,298 @@
+"""Multimodal synthesis: style mixtures in the exported model, object tracks, per-track sampling and re-rolls."""
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic import make_street_dataset  # noqa: E402
+
+from v2v.checkpoint import export_model, load_model  # noqa: E402
+from v2v.cli import main  # noqa: E402
+from v2v.nn.build import build_generators  # noqa: E402
+from v2v.pipeline import Synthesizer  # noqa: E402
+from v2v.presets import model_preset  # noqa: E402
+from v2v.style import (STUFF_TRACK_BASE, Mixture, StyleBank, StyleRequest, StyleSampler, Tracker,  # noqa: E402
+                       fit_mixture, fit_style_bank, track_objects)
+
+SKY, BUILDING, ROAD, CAR = 23, 11, 7, 26
+TINY = {"ngf": 8, "n_blocks": 1, "first_frame.ngf": 8, "first_frame.n_blocks": 1, "encoder.nef": 4}
+
+
+def tiny_model(seed: int = 0):
+    torch.manual_seed(seed)
+    cfg = model_preset("street_256", TINY)
+    return cfg, build_generators(cfg).eval()
+
+
+def label_video(n: int = 6, size=(128, 64), shuffle_seed: int | None = None):
+    """(labels, instances, masks) lists: sky, building, road, car A moving right, car B moving left. With
+    ``shuffle_seed`` the instance ids are redrawn at random in every frame (the tracker must not rely on them)."""
+    w, h = size
+    rng = np.random.default_rng(shuffle_seed)
+    labels, insts, masks = [], [], []
+    for t in range(n):
+        lab = np.full((h, w), SKY, np.int64)
+        lab[h // 4: h // 2] = BUILDING
+        lab[h // 2:] = ROAD
+        inst = np.zeros((h, w), np.int64)
+        ids = rng.choice(np.arange(1, 5000), 2, replace=False) if shuffle_seed is not None else (1, 2)
+        a = np.zeros((h, w), bool)
+        a[h // 2 - 4: h // 2 + 12, 8 + 3 * t: 36 + 3 * t] = True
+        b = np.zeros((h, w), bool)
+        b[h // 2 + 6: h // 2 + 22, 90 - 4 * t: 116 - 4 * t] = True
+        for m, i in ((a, ids[0]), (b, ids[1])):
+            lab[m] = CAR
+            inst[m] = i
+        labels.append(lab)
+        insts.append(inst)
+        masks.append({"a": a, "b": b})
+    return labels, insts, masks
+
+
+def contrast_bank(feat_nc: int = 3) -> StyleBank:
+    """Very different means per class; cars are a two-component mixture far apart (so a re-roll can flip)."""
+    rng = np.random.default_rng(7)
+    mixtures = {c: Mixture(np.ones(1), rng.uniform(-0.9, 0.9, (1, feat_nc)), np.eye(feat_nc)[None] * 1e-3, 10)
+                for c in (SKY, BUILDING, ROAD)}
+    mixtures[CAR] = Mixture(np.array([0.5, 0.5]), np.stack([np.full(feat_nc, 0.9), np.full(feat_nc, -0.9)]),
+                            np.stack([np.eye(feat_nc) * 1e-3] * 2), 10)
+    return StyleBank(mixtures)
+
+
+def as_tensors(lab, inst):
+    return torch.from_numpy(lab)[None], torch.from_numpy(inst)[None]
+
+
+# ------------------------------------------------------------------------------------------------ mixtures
+
+
+def test_fit_mixture_component_counts():
+    rng = np.random.default_rng(0)
+    one = fit_mixture(rng.normal(size=(1, 3)))
+    assert one.components == 1 and np.allclose(one.covariances[0], np.eye(3) * 1e-4)
+    assert fit_mixture(rng.normal(size=(9, 3))).components == 1  # fewer than 10 samples: one component
+    blobs = np.concatenate([rng.normal(m, 0.05, (200, 3)) for m in (-0.6, 0.0, 0.6)])
+    gm = fit_mixture(blobs, max_components=5)
+    assert 3 <= gm.components <= 5  # BIC finds the three blobs
+    assert fit_mixture(blobs, max_components=2).components <= 2
+    assert fit_mixture(np.zeros((30, 3))).components == 1  # identical samples: one component
+
+
+def test_style_bank_survives_export_and_load(tmp_path):
+    rng = np.random.default_rng(1)
+    samples = {c: rng.normal(c / 40, 0.1, (n, 3)) for c, n in ((ROAD, 60), (CAR, 25), (SKY, 1))}
+    bank = StyleBank.fit(samples, components=4)
+    cfg, nets = tiny_model()
+    export_model(tmp_path / "m", cfg, nets, extra_tensors={**bank.to_tensors(), "other.t": torch.ones(2)})
+    extra = load_model(tmp_path / "m")["extra"]
+    assert "other.t" in extra
+    for k, v in bank.to_tensors().items():
+        assert extra[k].dtype == v.dtype and torch.equal(extra[k], v), k
+    again = StyleBank.from_tensors(extra)
+    assert again.classes == [ROAD, SKY, CAR] and again.summary() == bank.summary()
+    for c in again.classes:
+        a = [bank.sample(c, np.random.default_rng(5)) for _ in range(3)]
+        b = [again.sample(c, np.random.default_rng(5)) for _ in range(3)]
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert StyleBank.from_tensors({"other.t": torch.ones(2)}) is None
+    assert np.array_equal(again.sample(5, np.random.default_rng(0)), np.zeros(3, np.float32))  # no mixture: zeros
+
+
+def test_fit_style_bank_writes_into_the_model(tmp_path):
+    ds = make_street_dataset(tmp_path / "ds", frames=4, sequences=("a", "b", "c"))
+    cfg, nets = tiny_model()
+    export_model(tmp_path / "m", cfg, nets, meta={"size": [64, 32]}, extra_tensors={"keep.me": torch.arange(4)})
+    before = {k: v.clone() for k, v in nets.state_dict().items()}
+    bank = fit_style_bank(tmp_path / "m", ds, components=3)
+    assert set(bank.classes) == {SKY, BUILDING, ROAD, CAR}
+    assert bank.summary()["car"]["samples"] == 12  # one car per frame, 12 frames
+    model = load_model(tmp_path / "m")
+    assert torch.equal(model["extra"]["keep.me"], torch.arange(4))
+    assert model["meta"]["size"] == [64, 32] and model["meta"]["style"]["classes"]["car"]["samples"] == 12
+    for k, v in model["networks"].state_dict().items():  # weights unchanged (fp16 round trip)
+        assert torch.equal(v, before[k].half().float()), k
+    again = StyleBank.from_tensors(model["extra"])
+    assert again.summary() == bank.summary()
+    # a model without the encoder has nothing to fit
+    cfg2 = model_preset("street_256", {**TINY, "encoder.enabled": False})
+    export_model(tmp_path / "plain", cfg2, build_generators(cfg2))
+    assert main(["style", "fit", "--checkpoint", str(tmp_path / "plain"), "--dataset", str(ds)]) == 2
+
+
+# ------------------------------------------------------------------------------------------------ tracking
+
+
+@pytest.mark.parametrize("use_flow", [True, False])
+def test_tracker_keeps_ids_when_instance_ids_are_shuffled(use_flow):
+    labels, insts, masks = label_video(8, shuffle_seed=3)
+    maps: list = []
+    objects = track_objects(labels, insts, use_flow=use_flow, maps=maps)
+    ids_a = {int(np.unique(m[k["a"]])[0]) for m, k in zip(maps, masks) if len(np.unique(m[k["a"]])) == 1}
+    ids_b = {int(np.unique(m[k["b"]])[0]) for m, k in zip(maps, masks) if len(np.unique(m[k["b"]])) == 1}
+    assert len(ids_a) == 1 and len(ids_b) == 1 and ids_a != ids_b
+    for m, k in zip(maps, masks):
+        assert len(np.unique(m[k["a"]])) == 1 and len(np.unique(m[k["b"]])) == 1
+    cars = [o for o in objects if o["class"] == "car"]
+    assert len(cars) == 2 and all(o["first_frame"] == 0 and o["last_frame"] == 7 for o in cars)
+    stuff = {o["id"]: o for o in objects if o["id"] >= STUFF_TRACK_BASE}
+    assert set(stuff) == {STUFF_TRACK_BASE + c for c in (SKY, BUILDING, ROAD)}
+    assert stuff[STUFF_TRACK_BASE + ROAD]["class"] == "road"
+    assert maps[3][0, 0] == STUFF_TRACK_BASE + SKY
+
+
+def test_tracker_new_object_gets_a_new_id_and_a_gap_is_bridged():
+    labels, insts, masks = label_video(6)
+    tracker = Tracker()
+    ids = []
+    for t, (lab, inst) in enumerate(zip(labels, insts)):
+        if t == 2:  # car A hidden for one frame
+            inst = np.where(masks[t]["a"], 0, inst)
+            lab = np.where(masks[t]["a"], ROAD, lab)
+        tmap = tracker.update(lab, inst, t)
+        ids.append(int(tmap[masks[t]["a"]][0]) if t != 2 else None)
+    assert len({i for i in ids if i is not None}) == 1  # picked up again after the gap
+    assert sum(o["class"] == "car" for o in tracker.objects()) == 2
+
+
+# ------------------------------------------------------------------------------------------------ sampling
+
+
+def sampler_maps(bank, request, n=5, cfg=None, encoder=None):
+    cfg = cfg or model_preset("street_256", TINY)
+    labels, insts, _ = label_video(n, shuffle_seed=11)
+    sampler = StyleSampler(bank, request, cfg, encoder)
+    return [sampler.features(*as_tensors(lab, inst), t) for t, (lab, inst) in enumerate(zip(labels, insts))], sampler
+
+
+def test_same_seed_same_features_and_reroll_changes_only_that_track():
+    bank = contrast_bank()
+    labels, _, masks = label_video(5)
+    first, sampler = sampler_maps(bank, StyleRequest(seed=4))
+    second, _ = sampler_maps(bank, StyleRequest(seed=4))
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert first[0].shape == (1, 3, 64, 128) and first[0].dtype == torch.float32
+    # one vector per track for the whole video
+    for f, m in zip(first, masks):
+        assert torch.unique(f[0][:, torch.from_numpy(m["a"])], dim=1).shape[1] == 1
+    assert torch.equal(first[0][0, :, 0, 0], first[-1][0, :, 0, 0])
+    tmap = Tracker().update(*label_video(1, shuffle_seed=11)[:2])  # the first frame gets the same ids
+    car_a = int(tmap[masks[0]["a"]][0])
+    assert car_a in {o["id"] for o in sampler.tracker.objects() if o["class"] == "car"}
+    rerolled = None
+    for s in range(1, 40):
+        maps, _ = sampler_maps(bank, StyleRequest(seed=4, rerolls={car_a: s}))
+        if (maps[0] - first[0]).abs().max() > 1:
+            rerolled = maps
+            break
+    assert rerolled is not None, "no re-roll seed flipped the car's mixture component"
+    for a, b, m in zip(first, rerolled, masks):
+        changed = (a - b).abs().amax(1)[0] > 0
+        assert torch.equal(changed, torch.from_numpy(m["a"]))  # exactly car A's pixels change
+    other, _ = sampler_maps(bank, StyleRequest(seed=5))
+    assert any(not torch.equal(a, b) for a, b in zip(first, other))
+
+
+def test_classes_without_mixture_get_zeros_and_no_bank_is_all_zeros():
+    bank = StyleBank({ROAD: contrast_bank().mixtures[ROAD]})
+    maps, _ = sampler_maps(bank, StyleRequest(), n=2)
+    assert maps[0][0, :, 0, 0].abs().sum() == 0 and maps[0][0, :, -1, 0].abs().sum() > 0  # sky zero, road not
+    maps, _ = sampler_maps(None, StyleRequest(), n=2)
+    assert all(m.abs().sum() == 0 for m in maps)
+
+
+def test_style_from_image_uses_its_class_means():
+    cfg, nets = tiny_model()
+    labels, insts, _ = label_video(2)
+    image = np.zeros((64, 128, 3), np.uint8)
+    image[labels[0] == ROAD] = (200, 30, 30)
+    image[labels[0] == SKY] = (30, 30, 220)
+    image[labels[0] == BUILDING] = (90, 90, 90)
+    image[labels[0] == CAR] = (10, 200, 10)
+    bank = StyleBank({23: contrast_bank().mixtures[SKY], 33: contrast_bank().mixtures[CAR]})  # 33 bicycle
+    sampler = StyleSampler(bank, StyleRequest(from_image=image), cfg, nets["encoder"])
+    f = sampler.features(*as_tensors(labels[0], insts[0]), 0)
+    with torch.inference_mode():
+        enc = nets["encoder"](torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1)[0]
+    road = torch.from_numpy(labels[0] == ROAD)
+    assert torch.allclose(f[0][:, road][:, 0], enc[:, road].mean(1), atol=1e-5)
+    bike = labels[1].copy()
+    bike[:4, :4] = 33  # a class the image lacks: drawn from the bank
+    f2 = sampler.features(*as_tensors(bike, insts[1]), 1)
+    assert f2[0, :, 0, 0].abs().sum() > 0 and not torch.equal(f2[0, :, 0, 0], f2[0, :, 10, 10])
+    with pytest.raises(ValueError, match="feature encoder"):
+        StyleSampler(bank, StyleRequest(from_image=image), cfg, None)
+
+
+def test_rerolling_one_car_changes_pixels_inside_its_mask_more_than_outside():
+    """A random (untrained) street_256 network at the demo size 256x128. Its instance norms couple every pixel, so
+    a re-roll moves the whole frame a little (about 0.05-0.08 mean |change| far from the car); the car itself must
+    still change clearly more."""
+    cfg, nets = tiny_model(seed=3)
+    bank = contrast_bank()
+    labels, insts, masks = label_video(4, size=(256, 128), shuffle_seed=2)
+    tmap = Tracker().update(labels[0], insts[0])
+    car_a = int(tmap[masks[0]["a"]][0])
+
+    def render(request):
+        synth, sampler = Synthesizer(cfg, nets), StyleSampler(bank, request, cfg)
+        out = []
+        for t, (lab, inst) in enumerate(zip(labels, insts)):
+            lt, it = as_tensors(lab, inst)
+            out.append(synth.step(lt, it, features=sampler.features(lt, it, t))["image"][0])
+        return out, sampler
+
+    base, sampler = render(StyleRequest(seed=0))
+    base_vec = sampler.vector(car_a, CAR)
+    seed = next(s for s in range(1, 50)
+                if np.abs(StyleSampler(bank, StyleRequest(rerolls={car_a: s}), cfg).vector(car_a, CAR)
+                          - base_vec).max() > 1)
+    rerolled, _ = render(StyleRequest(seed=0, rerolls={car_a: seed}))
+    inside, outside = [], []
+    for a, b, m in zip(base, rerolled, masks):
+        diff = (a - b).abs().mean(0)
+        mask = torch.from_numpy(m["a"])
+        inside.append(diff[mask].mean())
+        outside.append(diff[~mask].mean())
+    ratio = float(torch.stack(inside).mean() / torch.stack(outside).mean().clamp_min(1e-8))
+    print(f"re-roll: mean |change| inside the car {float(torch.stack(inside).mean()):.4f}, outside "
+          f"{float(torch.stack(outside).mean()):.4f}, ratio {ratio:.1f}")
+    assert ratio > 3
+
+
+# ------------------------------------------------------------------------------------------------ command line
+
+
+def test_tracks_command_lists_objects(tmp_path, capsys):
+    labels, insts, _ = label_video(5, shuffle_seed=1)
+    (tmp_path / "clip" / "labels").mkdir(parents=True)
+    (tmp_path / "clip" / "instances").mkdir()
+    for t, (lab, inst) in enumerate(zip(labels, insts)):
+        cv2.imwrite(str(tmp_path / "clip" / "labels" / f"{t:06d}.png"), lab.astype(np.uint8))
+        cv2.imwrite(str(tmp_path / "clip" / "instances" / f"{t:06d}.png"), inst.astype(np.uint16))
+    assert main(["style", "tracks", "--input", str(tmp_path / "clip"), "--json"]) == 0
+    objects = json.loads(capsys.readouterr().out)
+    cars = [o for o in objects if o["class"] == "car"]
+    assert len(cars) == 2 and {o["first_frame"] for o in cars} == {0} and {o["last_frame"] for o in cars} == {4}
+    assert set(objects[0]) == {"id", "class", "first_frame", "last_frame", "pixels"}
+    assert {"road", "sky", "building"} <= {o["class"] for o in objects}
+    # a plain labels folder (instances beside it) works too, and a missing input is a one-line error
+    assert main(["style", "tracks", "--input", str(tmp_path / "clip" / "labels")]) == 0
+    assert capsys.readouterr().out.count(" car ") == 2
+    assert main(["style", "tracks", "--input", str(tmp_path / "nope")]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_fit_command(tmp_path, capsys):
+    ds = make_street_dataset(tmp_path / "ds", frames=3, sequences=("a",))
+    cfg, nets = tiny_model()
+    export_model(tmp_path / "m", cfg, nets)
+    assert main(["style", "fit", "--checkpoint", str(tmp_path / "m"), "--dataset", str(ds),
+                 "--components", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "style bank: 4 classes" in out and "car" in out
+    assert StyleBank.from_tensors(load_model(tmp_path / "m")["extra"]).classes == [ROAD, BUILDING, SKY, CAR]
