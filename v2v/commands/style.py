@@ -25,6 +25,7 @@ def register(sub) -> None:
     f.add_argument("--dataset", required=True, help="prepared dataset (or vid2vid layout) with real images")
     f.add_argument("--components", type=int, default=5, help="most mixture components per class (default 5)")
     f.add_argument("--max-frames", type=int, default=None, help="use at most this many frames of each sequence")
+    f.add_argument("--threads", type=int, default=0, help="CPU threads for the encoder (default: torch's choice)")
     f.set_defaults(run=run_fit)
     t = cmds.add_parser("tracks", help="list the objects (track ids) of a street label video")
     t.add_argument("--input", required=True,
@@ -40,6 +41,12 @@ def run_fit(args) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if args.threads < 0:
+        raise UserError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
@@ -50,7 +57,8 @@ def run_fit(args) -> int:
     print(f"style bank: {len(bank.classes)} classes from {s['regions']} regions of {s['frames']} frames "
           f"(encoding {s['encode_seconds']:.1f} s, fitting {s['fit_seconds']:.1f} s); written to {args.checkpoint}")
     for name, info in bank.summary().items():
-        print(f"  {info['id']:3d} {name:<20} {info['components']} components from {info['samples']} regions")
+        parts = "component " if info["components"] == 1 else "components"
+        print(f"  {info['id']:3d} {name:<20} {info['components']} {parts} from {info['samples']} regions")
     return 0
 
 
