@@ -107,12 +107,15 @@ def test_fit_style_bank_writes_into_the_model(tmp_path):
     ds = make_street_dataset(tmp_path / "ds", frames=4, sequences=("a", "b", "c"))
     cfg, nets = tiny_model()
     export_model(tmp_path / "m", cfg, nets, meta={"size": [64, 32]}, extra_tensors={"keep.me": torch.arange(4)})
+    (tmp_path / "m" / "preview.png").write_bytes(b"not really a png")  # other files in the folder are kept
     before = {k: v.clone() for k, v in nets.state_dict().items()}
     bank = fit_style_bank(tmp_path / "m", ds, components=3)
     assert set(bank.classes) == {SKY, BUILDING, ROAD, CAR}
     assert bank.summary()["car"]["samples"] == 12  # one car per frame, 12 frames
     model = load_model(tmp_path / "m")
     assert torch.equal(model["extra"]["keep.me"], torch.arange(4))
+    assert (tmp_path / "m" / "preview.png").read_bytes() == b"not really a png"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "m"]  # no temp folders left
     assert model["meta"]["size"] == [64, 32] and model["meta"]["style"]["classes"]["car"]["samples"] == 12
     for k, v in model["networks"].state_dict().items():  # weights unchanged (fp16 round trip)
         assert torch.equal(v, before[k].half().float()), k

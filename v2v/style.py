@@ -228,7 +228,7 @@ def fit_style_bank(model_dir: str | Path, dataset_dir: str | Path, components: i
     One sample per (frame, object instance) and per (frame, stuff class region); regions smaller than
     ``min_region_fraction`` of the frame are skipped. The model meta gets a "style" summary.
     """
-    from .checkpoint import export_model, load_model
+    from .checkpoint import load_model
     from .dataset_format import open_dataset
 
     if components < 1:
@@ -278,9 +278,40 @@ def fit_style_bank(model_dir: str | Path, dataset_dir: str | Path, components: i
     meta["style"] = {"dataset": str(dataset_dir), "frames": len(jobs), "regions": regions,
                      "min_region_pixels": min_pixels, "max_components": components,
                      "classes": bank.summary()}
-    export_model(model_dir, cfg, nets, meta=meta, extra_tensors=extra)
+    _rewrite_model(Path(model_dir), cfg, nets, meta, extra)
     bank.stats = {"frames": len(jobs), "regions": regions, "encode_seconds": encode_s, "fit_seconds": fit_s}
     return bank
+
+
+def _rewrite_model(folder: Path, cfg, nets: torch.nn.Module, meta: dict, extra: dict[str, torch.Tensor]) -> None:
+    """Re-export a model folder in place: same networks in the weights' stored precision, new meta and extra
+    tensors; any other files in the folder (previews, notes) are kept. Atomic: swapped in at the end."""
+    import os
+    import shutil
+    import tempfile
+
+    from safetensors import safe_open
+
+    from .checkpoint import export_model
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        name = next((k for k in f.keys() if k.startswith("generator.")), None)
+        dtype = f.get_tensor(name).dtype if name else torch.float16
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.style-", dir=folder.parent))
+    try:
+        new = export_model(work / folder.name, cfg, nets, meta=meta, extra_tensors=extra, dtype=dtype)
+        for item in folder.iterdir():
+            if item.name not in ("config.json", "model.safetensors"):
+                (shutil.copytree if item.is_dir() else shutil.copy2)(item, new / item.name)
+        old = work / "old"
+        os.replace(folder, old)
+        try:
+            os.replace(new, folder)
+        except BaseException:
+            os.replace(old, folder)
+            raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------------ tracking
@@ -292,8 +323,8 @@ class Tracker:
     Objects (instance id > 0) are matched to the previous frame's tracks by IoU between their masks and the
     previous track masks warped to the current frame (DIS flow between the colourised label frames, or no warp
     when ``use_flow`` is False); a match needs the same class and IoU >= ``min_iou``, best pairs first. Unmatched
-    objects start new tracks (ids 1, 2, ...). A track not seen for up to ``max_gap`` frames can still be picked up
-    (its last mask keeps being warped along). Stuff pixels belong to the class track ``STUFF_TRACK_BASE + class``.
+    objects start new tracks (ids 1, 2, ...). A track missing for up to ``max_gap`` frames can still be picked up
+    (by the mask it had when last seen). Stuff pixels belong to the class track ``STUFF_TRACK_BASE + class``.
     """
 
     def __init__(self, label_set: LabelSet = CITYSCAPES, use_flow: bool = True, min_iou: float = 0.1,
