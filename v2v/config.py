@@ -111,7 +111,7 @@ def set_path(data: dict, dotted: str, value) -> None:
     node[parts[-1]] = value
 
 
-NORMS = ("batch", "instance", "none")
+NORMS = ("batch", "instance", "none", "instance_plain")  # instance_plain: no affine (pix2pixHD)
 
 
 @dataclass
@@ -124,10 +124,13 @@ class FirstFrameConfig:
     n_local_enhancers: int = 0
     n_blocks_local: int = 3
     norm: str = "instance"
+    input_channels: int = 0  # read only the first N input channels (NVIDIA's single G: the 35 one-hot ones); 0: all
 
     def validate(self):
         if self.norm not in NORMS:
             raise ConfigError(f"first_frame.norm must be one of {NORMS}, got {self.norm!r}")
+        if self.input_channels < 0:
+            raise ConfigError(f"first_frame.input_channels must be >= 0, got {self.input_channels}")
 
 
 @dataclass

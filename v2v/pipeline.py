@@ -4,9 +4,14 @@
 generator (or, without one, from the sequential generator fed blank history), every later frame from the
 sequential generator fed the L previous outputs — at every spatial scale its own history, as in the reference.
 Only L+1 encoded frames and L outputs per scale are kept, so memory does not grow with the video's length.
+
+For one-hot label sets every step declares the class ids behind the generator inputs (``v2v.nn.fast.one_hot_hint``),
+so networks prepared with ``v2v.nn.fast.enable_fast_inference`` compute their first convolution as a lookup.
+``channels_last`` hands the networks channels-last inputs (faster oneDNN convolutions on CPU).
 """
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from typing import Iterable, Iterator
 
@@ -14,29 +19,35 @@ import torch
 
 from . import conditioning
 from .config import ModelConfig
+from .nn.fast import one_hot_hint
 from .nn.blocks import pyramid
 
 
 class Synthesizer:
     def __init__(self, cfg: ModelConfig, networks: torch.nn.ModuleDict, device: str | torch.device = "cpu",
-                 precision: str = "fp32"):
+                 precision: str = "fp32", channels_last: bool = False):
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
         self.cfg = cfg
         self.nets = networks
         self.device = torch.device(device)
         self.precision = precision
+        self.channels_last = channels_last
         self.reset()
 
     def reset(self) -> None:
         """Forget the history: the next frame starts a new video."""
         self.t = 0
         self.frames: deque[torch.Tensor] = deque(maxlen=self.cfg.n_past_frames + 1)
+        self.ids: deque[torch.Tensor] = deque(maxlen=self.cfg.n_past_frames + 1)  # one-hot label sets only
         self.history: list[deque[torch.Tensor]] = [deque(maxlen=self.cfg.n_past_frames)
                                                    for _ in range(self.cfg.n_scales)]
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     @torch.inference_mode()
     def step(self, labels: torch.Tensor, instances: torch.Tensor | None = None, mask: torch.Tensor | None = None,
@@ -54,23 +65,34 @@ class Synthesizer:
         fg = conditioning.fg_mask(cfg, labels.to(dev), None if mask is None else mask.to(dev).float())
         feats = None if features is None else features.to(dev)
         self.frames.append(enc)
+        onehot = cfg.labels.encoding == "onehot"
+        if onehot:
+            self.ids.append(labels.to(dev).long())
         with self._autocast():
             if self.t < L and "first_frame" in self.nets:
-                out = self.nets["first_frame"](conditioning.first_frame_input(cfg, enc, feats))
+                x = self._layout(conditioning.first_frame_input(cfg, enc, feats))
+                with one_hot_hint(x, self.ids[-1].unsqueeze(1)) if onehot else contextlib.nullcontext():
+                    out = self.nets["first_frame"](x)
                 image = out["image"].float()
                 result = {"image": image}
                 scale_images = pyramid(image, cfg.n_scales)
             else:
                 frames = list(self.frames)
-                x = conditioning.generator_input(cfg, frames, len(frames) - 1, feats)
+                x = self._layout(conditioning.generator_input(cfg, frames, len(frames) - 1, feats))
                 prev = []
                 for s, hist in enumerate(self.history):
                     h, w = x.shape[-2] // 2 ** (cfg.n_scales - 1 - s), x.shape[-1] // 2 ** (cfg.n_scales - 1 - s)
                     past = list(hist)
                     while len(past) < L:  # no first-frame generator: blank history, as the reference's no_first_img
                         past.insert(0, x.new_zeros(1, cfg.output_nc, h, w))
-                    prev.append(torch.cat(past, 1))
-                out = self.nets["generator"](x, prev, fg)
+                    prev.append(self._layout(torch.cat(past, 1)))
+                if onehot:  # the same window of ids as conditioning.window: before the start, frame 0 repeats
+                    t = len(self.ids) - 1
+                    ids = torch.stack([self.ids[max(i, 0)] for i in range(t - L, t + 1)], 1)
+                    with one_hot_hint(x, ids):
+                        out = self.nets["generator"](x, prev, fg)
+                else:
+                    out = self.nets["generator"](x, prev, fg)
                 result = {k: v.float() for k, v in out.items() if isinstance(v, torch.Tensor)}
                 scale_images = [im.float() for im in out["scale_images"]]
         for hist, im in zip(self.history, scale_images):

@@ -7,6 +7,7 @@ of imaginaire's ``Conv2dBlock``. ``norm`` is one of:
   time. This is what NVIDIA's vid2vid effectively does (its test script never calls ``.eval()``), so converted
   checkpoints behave as they did there; with batch size 1 it equals affine instance normalisation.
 * ``"instance"``: affine instance normalisation.
+* ``"instance_plain"``: instance normalisation without affine parameters (pix2pixHD's single-image generators).
 * ``"none"``.
 """
 from __future__ import annotations
@@ -21,9 +22,11 @@ def make_norm(kind: str, channels: int) -> nn.Module | None:
         return nn.BatchNorm2d(channels, affine=True, track_running_stats=False)
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+    if kind == "instance_plain":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if kind == "none":
         return None
-    raise ValueError(f"unknown norm {kind!r}; use batch, instance or none")
+    raise ValueError(f"unknown norm {kind!r}; use batch, instance, instance_plain or none")
 
 
 def make_activation(kind: str | None) -> nn.Module | None:

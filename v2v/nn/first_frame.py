@@ -19,6 +19,8 @@ class FirstFrameGenerator(nn.Module):
     def __init__(self, cfg: FirstFrameConfig, input_nc: int, output_nc: int = 3):
         super().__init__()
         n_local, norm = cfg.n_local_enhancers, cfg.norm
+        self.input_channels = cfg.input_channels  # 0: all; else only the first N channels are read
+        input_nc = cfg.input_channels or input_nc
         ngf_global = cfg.ngf * 2 ** n_local
         width = ngf_global * 2 ** cfg.n_downsample
         self.multiple = 2 ** (cfg.n_downsample + n_local)
@@ -39,6 +41,8 @@ class FirstFrameGenerator(nn.Module):
 
     def forward(self, labels: torch.Tensor) -> dict:
         """labels: (B, C, H, W) one encoded conditioning frame (+ style features) -> {"image": (B, 3, H, W)}."""
+        if self.input_channels:
+            labels = labels[:, : self.input_channels]
         h, w = labels.shape[-2:]
         ph, pw = (-h) % self.multiple, (-w) % self.multiple
         x = F.pad(labels, (0, pw, 0, ph), mode="replicate") if ph or pw else labels
