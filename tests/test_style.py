@@ -283,8 +283,9 @@ def test_tracks_command_lists_objects(tmp_path, capsys):
     assert len(cars) == 2 and {o["first_frame"] for o in cars} == {0} and {o["last_frame"] for o in cars} == {4}
     assert set(objects[0]) == {"id", "class", "first_frame", "last_frame", "pixels"}
     assert {"road", "sky", "building"} <= {o["class"] for o in objects}
-    # a plain labels folder (instances beside it) works too, and a missing input is a one-line error
-    assert main(["style", "tracks", "--input", str(tmp_path / "clip" / "labels")]) == 0
+    # a plain labels folder with its instances works too, and a missing input is a one-line error
+    assert main(["style", "tracks", "--input", str(tmp_path / "clip" / "labels"),
+                 "--instances", str(tmp_path / "clip" / "instances")]) == 0
     assert capsys.readouterr().out.count(" car ") == 2
     assert main(["style", "tracks", "--input", str(tmp_path / "nope")]) == 2
     assert "error:" in capsys.readouterr().err
@@ -299,3 +300,14 @@ def test_fit_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "style bank: 4 classes" in out and "car" in out
     assert StyleBank.from_tensors(load_model(tmp_path / "m")["extra"]).classes == [ROAD, BUILDING, SKY, CAR]
+
+
+@pytest.mark.realdata
+def test_tracks_on_the_cityscapes_sample(shared_data, capsys):
+    """vid2vid's sample sequence (2048x1024, 8-bit instance ids renumbered every frame): the two big cars that stay
+    in view are each one track over all 30 frames."""
+    assert main(["style", "tracks", "--input", str(shared_data / "cityscapes_vid2vid"), "--json"]) == 0
+    objects = json.loads(capsys.readouterr().out)
+    cars = sorted((o for o in objects if o["class"] == "car"), key=lambda o: -o["pixels"])
+    assert [(o["first_frame"], o["last_frame"]) for o in cars[:2]] == [(0, 29), (0, 29)]
+    assert {"road", "building", "sky"} <= {o["class"] for o in objects if o["id"] >= STUFF_TRACK_BASE}
