@@ -516,8 +516,8 @@ class StyleSampler:
     after other frames starts a new video (the tracker is reset).
     """
 
-    def __init__(self, bank: StyleBank | None, request: StyleRequest | None, config, encoder: torch.nn.Module | None = None,
-                 use_flow: bool = True):
+    def __init__(self, bank: StyleBank | None, request: StyleRequest | None, config,
+                 encoder: torch.nn.Module | None = None, use_flow: bool = True):
         self.bank = bank
         self.request = request or StyleRequest()
         self.config = config
