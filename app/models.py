@@ -5,7 +5,8 @@ looked for, in this order (the first folder of a name wins):
 
 1. ``$V2V_MODELS_DIR/*/`` — or ``$V2V_MODELS_DIR`` itself when it is a model folder (tests, development);
 2. ``assets/models/*/`` — the shipped demo models (``street_256``, ``dancer_256``);
-3. ``runs/*/export/`` — exports of training runs in this checkout (development fallback; named after the run).
+3. ``runs/*/export/`` — exports of training runs in this checkout (development fallback, named after the run;
+   only used when the first two places hold no model at all).
 
 The kind of a model follows its label set: cityscapes -> "street", pose -> "pose", face -> "face".
 """
@@ -48,7 +49,7 @@ def _candidates() -> list[tuple[str, Path, str]]:
     if assets.is_dir():
         found += [(p.name, p, "assets") for p in sorted(assets.iterdir()) if p.is_dir() and _is_model(p)]
     runs = ROOT / "runs"
-    if runs.is_dir():
+    if not found and runs.is_dir():
         found += [(p.name, p / "export", "runs") for p in sorted(runs.iterdir()) if _is_model(p / "export")]
     return found
 
@@ -91,13 +92,22 @@ def resolve(kind: str, name: str | None) -> ModelEntry:
 
 class EngineCache:
     """Loads each model once (keyed by folder and the weights' modification time, so a re-exported model is
-    reloaded) and hands out the shared Engine. Engines only read their networks, so jobs may share one."""
+    reloaded) and hands out the shared Engine.
+
+    An Engine keeps one Synthesizer (the recurrence state of the video being made), so two jobs must not iterate
+    the same Engine's frames at once: jobs hold :meth:`lock` of their engine while they run (jobs on different
+    models still run side by side when the queue allows it)."""
 
     def __init__(self, device: str = "cpu", precision: str | None = None):
         self.device = device
         self.precision = precision or os.environ.get("V2V_PRECISION", "").strip() or None
         self._lock = threading.Lock()
         self._engines: dict[tuple[str, float], object] = {}
+        self._job_locks: dict[int, threading.Lock] = {}
+
+    def lock(self, engine) -> threading.Lock:
+        with self._lock:
+            return self._job_locks.setdefault(id(engine), threading.Lock())
 
     def get(self, entry: ModelEntry):
         from v2v.engine import Engine

@@ -1,0 +1,369 @@
+"""Tab 1: street scenes — load a label video, scrub and edit it, and synthesize a city video from it.
+
+The session's label video lives in a ``gr.State`` dict (see :func:`new_state`): the loaded volume, the list of
+edit operations (undo drops the last one and replays the rest, see :mod:`app.editing`), the current edited
+volume, and the last generated frames. The style tab works on the same state.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from v2v.errors import UserError
+from v2v.labels import CITYSCAPES
+
+from . import jobs, session
+from .common import (BRUSH_CLASSES, class_choices, display_scale, enlarge, hex_color, palette_legend, status)
+from .editing import LabelVolume, Op, apply_op, class_id, class_name, paint_op, parse_relabel, replay
+from .errors import user_facing
+from .examples import street_example_dirs
+from .limits import Limits
+from .models import ENGINES, model_choices, resolve
+from .uploads import load_example, load_upload, write_volume
+
+DEFAULT_SIZE = (256, 128)
+SCOPES = ["this frame", "all frames", "frame range"]
+
+
+# ------------------------------------------------------------------------------------------------ state
+def new_state() -> dict:
+    return {"dir": None, "volume": None, "base": None, "generated": None, "output": None, "runs": 0}
+
+
+def delete_state(state: dict | None) -> None:
+    """gr.State delete_callback: the session's folder goes with it."""
+    if state:
+        session.remove_dir(state.get("dir"))
+
+
+def working_size(model_name: str | None) -> tuple[int, int]:
+    """Frame size of the street model (labels are edited at the size the model makes)."""
+    try:
+        engine = ENGINES.get(resolve("street", model_name))
+    except UserError:
+        return DEFAULT_SIZE
+    return tuple(engine.size) if getattr(engine, "size", None) else DEFAULT_SIZE
+
+
+def _fresh(state: dict | None, volume: LabelVolume, work: Path) -> dict:
+    if state and state.get("dir") and Path(state["dir"]) != work:
+        session.remove_dir(state["dir"])
+    return {"dir": str(work), "volume": volume,
+            "base": (volume.labels.copy(), volume.instances.copy()), "generated": None, "output": None, "runs": 0}
+
+
+def _volume(state: dict | None) -> LabelVolume:
+    if not state or state.get("volume") is None:
+        raise UserError("load a street example or upload a label video first")
+    return state["volume"]
+
+
+def frame_range(scope: str, index: int, first, last, n: int) -> tuple[int, int] | None:
+    """None = all frames; otherwise an inclusive (first, last) range inside the video."""
+    if scope == "all frames":
+        return None
+    if scope == "frame range":
+        a, b = int(first or 0), int(last if last is not None else n - 1)
+        if not (0 <= a < n and 0 <= b < n):
+            raise UserError(f"the frame range {a}-{b} is outside the video (frames 0-{n - 1})")
+        return (min(a, b), max(a, b))
+    i = int(index)
+    return (i, i)
+
+
+# ------------------------------------------------------------------------------------------------ views
+def frame_views(state: dict, index: int):
+    """(label frame, editor value, before/after pair) for frame ``index``."""
+    vol = _volume(state)
+    index = int(min(max(int(index or 0), 0), vol.num_frames - 1))
+    scale = display_scale(vol.size)
+    color = enlarge(vol.color(index), scale)
+    editor = {"background": color, "layers": [], "composite": None}
+    gen = state.get("generated")
+    after = enlarge(gen[index], scale) if gen is not None and index < len(gen) else None
+    return color, editor, ((color, after) if after is not None else None)
+
+
+def info_text(vol: LabelVolume) -> str:
+    names = ", ".join(class_name(c) for c in vol.classes())
+    objects = len(np.unique(vol.instances)) - (1 if (vol.instances == 0).any() else 0)
+    return (f"**{vol.name}**: {vol.num_frames} frames, {vol.size[0]}x{vol.size[1]} (the model's size), "
+            f"{vol.fps:g} fps, {objects} object ids. Classes: {names}.")
+
+
+def history_text(vol: LabelVolume) -> str:
+    if not vol.ops:
+        return "No edits yet."
+    return "Edits: " + "; ".join(f"{k + 1}. {op.describe()}" for k, op in enumerate(vol.ops))
+
+
+def _after_load(state: dict):
+    vol = state["volume"]
+    color, editor, pair = frame_views(state, 0)
+    present = [class_name(c) for c in vol.classes()]
+    return (state, color, editor, gr.update(value=pair), gr.Slider(minimum=0, maximum=vol.num_frames - 1, value=0,
+                                                                   step=1, interactive=vol.num_frames > 1),
+            info_text(vol), history_text(vol), gr.Dropdown(choices=present, value=present[0] if present else None),
+            gr.Number(value=vol.num_frames - 1, maximum=vol.num_frames - 1))
+
+
+# ------------------------------------------------------------------------------------------------ the job
+def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limits: Limits, seed=0,
+               rerolls: dict[int, int] | None = None, extras: bool = False, cancel=None, progress=None,
+               require_style: bool = False):
+    """Synthesize the (edited) volume with a street model: :func:`app.jobs.synthesize` events, each with a
+    ``status`` line; the final one also has ``frames_made`` ((N, H, W, 3) uint8 or None) and ``style``."""
+    from v2v.style import StyleRequest
+
+    engine = ENGINES.get(resolve("street", model))
+    has_bank = getattr(engine, "style_bank", None) is not None
+    if require_style and not has_bank:
+        raise UserError(f"the street model {model or ''} has no style mixtures, so objects cannot be re-rolled "
+                        "(fit them with `python -m v2v style fit`)")
+    total = min(vol.num_frames, limits.max_frames)
+    note = "" if total == vol.num_frames else f" (the first {total} of {vol.num_frames} frames: the frame limit)"
+    folder = write_volume(vol, work / f"{stem}_labels", total)
+    source = engine.open(folder, size=vol.size)
+    style = StyleRequest(seed=int(seed or 0), rerolls=dict(rerolls or {})) if has_bank else None
+    made = []
+
+    def tick(done: int, all_: int) -> None:
+        if progress is not None:
+            progress((done, total), desc="Generating", unit="frames")
+
+    tick(0, total)
+    try:
+        for ev in jobs.synthesize(engine, source, work, stem, vol.fps, total, cancel=cancel, style=style,
+                                  extras=("flow", "mask") if extras else (), progress=tick):
+            if ev["event"] == "frame":
+                made.append(ev["image"])
+                ev["status"] = status(ev["done"], total) + note
+            else:
+                ev["status"] = status(ev["frames"], total, ev["seconds"], ev["stopped"]) + note
+                ev["frames_made"] = np.stack(made) if made else None
+                ev["style"] = style
+            yield ev
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ handlers
+def make_handlers(limits: Limits) -> dict:
+    @user_facing
+    def on_load_example(name: str, model: str, state: dict | None):
+        folders = street_example_dirs()
+        if name not in folders:
+            raise UserError(f"unknown example {name!r}; choose one of {', '.join(folders) or 'none installed'}")
+        vol = load_example(folders[name], working_size(model), limits)
+        return _after_load(_fresh(state, vol, session.new_dir()))
+
+    @user_facing
+    def on_load_upload(labels_file, instances_file, model: str, state: dict | None):
+        work = session.new_dir()
+        try:
+            vol = load_upload(labels_file, instances_file, work, working_size(model), limits)
+        except BaseException:
+            session.remove_dir(work)
+            raise
+        return _after_load(_fresh(state, vol, work))
+
+    @user_facing
+    def on_frame(index, state: dict | None):
+        if not state or state.get("volume") is None:
+            return None, None, None
+        color, editor, pair = frame_views(state, index)
+        return color, editor, pair
+
+    def _edited(state: dict, op: Op, index):
+        vol = _volume(state)
+        apply_op(vol.labels, vol.instances, op)
+        vol.ops.append(op)
+        color, editor, pair = frame_views(state, index)
+        present = [class_name(c) for c in vol.classes()]
+        return state, color, editor, pair, history_text(vol), gr.Dropdown(choices=present)
+
+    @user_facing
+    def on_relabel(src: str, dst: str, scope: str, first, last, index, state: dict | None):
+        vol = _volume(state)
+        if not src or not dst:
+            raise UserError("choose the class to change and its new class")
+        a, b = class_id(src), class_id(dst)
+        if a == b:
+            raise UserError(f"{src} is already {dst}; choose two different classes")
+        if not (vol.labels == a).any():
+            raise UserError(f"there is no {src} in this video")
+        return _edited(state, Op("class", b, frames=frame_range(scope, index, first, last, vol.num_frames),
+                                 from_id=a), index)
+
+    @user_facing
+    def on_click(dst: str, scope: str, first, last, index, state: dict | None, evt: gr.SelectData):
+        vol = _volume(state)
+        if not dst:
+            raise UserError("choose the new class for the region first")
+        scale = display_scale(vol.size)
+        x, y = (int(v) // scale for v in evt.index[:2])
+        if not (0 <= x < vol.size[0] and 0 <= y < vol.size[1]):
+            raise UserError("click inside the frame")
+        op = Op("region", class_id(dst), frames=frame_range(scope, index, first, last, vol.num_frames),
+                x=x, y=y, frame=int(index))
+        return _edited(state, op, index)
+
+    @user_facing
+    def on_paint(editor: dict | None, scope: str, first, last, index, state: dict | None):
+        vol = _volume(state)
+        layers = (editor or {}).get("layers") or []
+        if not layers or layers[0] is None:
+            raise UserError("paint on the frame first (pick a class colour in the brush menu)")
+        op = paint_op(layers[0], frame_range(scope, index, first, last, vol.num_frames), vol.size)
+        if op is None:
+            raise UserError("nothing is painted yet; paint on the frame, then apply")
+        return _edited(state, op, index)
+
+    @user_facing
+    def on_undo(index, state: dict | None):
+        vol = _volume(state)
+        if not vol.ops:
+            raise UserError("there is nothing to undo")
+        vol.ops.pop()
+        vol.labels, vol.instances = replay(*state["base"], vol.ops)
+        color, editor, pair = frame_views(state, index)
+        return state, color, editor, pair, history_text(vol)
+
+    @user_facing
+    def on_reset(index, state: dict | None):
+        vol = _volume(state)
+        vol.ops.clear()
+        vol.labels, vol.instances = state["base"][0].copy(), state["base"][1].copy()
+        color, editor, pair = frame_views(state, index)
+        return state, color, editor, pair, history_text(vol)
+
+    @user_facing
+    def on_generate(model: str, seed, extras: bool, index, state: dict | None, request: gr.Request,
+                    progress=gr.Progress()):
+        vol = _volume(state)
+        key = session.session_key(request)
+        cancel = session.start_job(key)
+        try:
+            yield from _generate(state, vol, model, seed, extras, index, cancel, progress)
+        finally:
+            session.end_job(key, cancel)
+
+    def _generate(state, vol, model, seed, extras, index, cancel, progress):
+        state["runs"] += 1
+        scale = display_scale(vol.size)
+        for ev in run_street(vol, model, Path(state["dir"]), f"street_{state['runs']}", limits, seed=seed,
+                             extras=extras, cancel=cancel, progress=progress):
+            if ev["event"] == "frame":
+                if ev["preview"]:
+                    yield (enlarge(ev["image"], scale), gr.skip(), ev["status"], gr.skip(), gr.skip(), gr.skip(),
+                           gr.skip())
+                continue
+            state["generated"] = ev["frames_made"]
+            state["output"] = str(ev["video"]) if ev["video"] else None
+            _, _, pair = frame_views(state, min(int(index or 0), max(ev["frames"] - 1, 0)))
+            flow, mask = ev["extras"].get("flow"), ev["extras"].get("mask")
+            yield (gr.skip(), state["output"], ev["status"], pair,
+                   gr.update(value=str(flow) if flow else None, visible=bool(flow)),
+                   gr.update(value=str(mask) if mask else None, visible=bool(mask)), state)
+
+    def on_stop(request: gr.Request):
+        stopped = session.stop_job(session.session_key(request))
+        return "Stopping..." if stopped else gr.skip()
+
+    return {k: v for k, v in locals().items() if k.startswith("on_")}
+
+
+# ------------------------------------------------------------------------------------------------ layout
+def build(limits: Limits, state: gr.State) -> dict:
+    """Lay out the tab inside the current gr.Tab and wire its events; returns the components other tabs use."""
+    h = make_handlers(limits)
+    examples = list(street_example_dirs())
+    models = model_choices("street")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            gr.Markdown("### 1. Label video")
+            example = gr.Dropdown(examples, value=examples[0] if examples else None, label="Example scene")
+            load_ex = gr.Button("Load example", variant="secondary")
+            with gr.Accordion("...or upload your own labels", open=False):
+                labels_file = gr.File(label="Label PNGs (.zip), one label PNG, or a colour label video",
+                                      file_types=[".zip", ".png", ".mp4", ".webm", ".mov", ".avi", ".mkv"])
+                inst_file = gr.File(label="Instance maps (.zip of 16-bit PNGs, optional)", file_types=[".zip"])
+                load_up = gr.Button("Load upload")
+            model = gr.Dropdown(models, value=models[0] if models else None, label="Street model",
+                                info=None if models else "no street model installed")
+            info = gr.Markdown("Load an example to start.")
+        with gr.Column(scale=2, min_width=400):
+            frame_img = gr.Image(label="Labels of this frame (click a region to relabel it)", format="png",
+                                 interactive=False, buttons=["fullscreen"], height=300)
+            frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False)
+    with gr.Accordion("2. Edit the labels", open=True):
+        with gr.Row():
+            scope = gr.Radio(SCOPES, value="this frame", label="Apply edits to", scale=2)
+            first = gr.Number(0, label="from frame", precision=0, minimum=0, scale=1)
+            last = gr.Number(0, label="to frame", precision=0, minimum=0, scale=1)
+        with gr.Tabs():
+            with gr.Tab("Relabel a class"):
+                with gr.Row():
+                    src = gr.Dropdown([], label="Change class", scale=2)
+                    dst = gr.Dropdown(class_choices(), value="building", label="into", scale=2)
+                    relabel_btn = gr.Button("Relabel", scale=1)
+            with gr.Tab("Click a region"):
+                gr.Markdown("Choose a class, then click a region in the frame above. Objects (cars, people) are "
+                            "followed through the chosen frames by their instance id.")
+                region_to = gr.Dropdown(class_choices(), value="vegetation", label="New class of the clicked region")
+            with gr.Tab("Paint"):
+                gr.HTML(palette_legend())
+                editor = gr.ImageEditor(
+                    label="Paint with class colours (strokes snap to the palette)", type="numpy", format="png",
+                    image_mode="RGBA", sources=(), transforms=(), height=340,
+                    layers=gr.LayerOptions(allow_additional_layers=False, layers=["paint"]),
+                    brush=gr.Brush(colors=[hex_color(c) for c in BRUSH_CLASSES], default_color=hex_color(26),
+                                   color_mode="fixed", default_size=12),
+                    eraser=gr.Eraser(default_size=12), canvas_size=(512, 256))
+                paint_btn = gr.Button("Apply paint")
+        with gr.Row():
+            undo_btn = gr.Button("Undo", size="sm")
+            reset_btn = gr.Button("Reset all edits", size="sm")
+        history = gr.Markdown("No edits yet.")
+    gr.Markdown("### 3. Generate")
+    with gr.Row():
+        seed = gr.Number(0, label="Style seed", precision=0, minimum=0, scale=1)
+        extras = gr.Checkbox(False, label="Also make flow and mask videos", scale=1)
+        gen_btn = gr.Button("Generate video", variant="primary", scale=2)
+        stop_btn = gr.Button("Stop", variant="stop", scale=1)
+    status_md = gr.Markdown("")
+    with gr.Row():
+        preview = gr.Image(label="Live preview", format="png", interactive=False, height=260)
+        video = gr.Video(label="Generated video (H.264)", format="mp4", autoplay=True, loop=True,
+                         buttons=["download"], height=260)
+    compare = gr.ImageSlider(label="Before / after (this frame)", format="png", height=300, type="numpy")
+    with gr.Row():
+        flow_video = gr.Video(label="Flow (warp) video", format="mp4", visible=False, height=200)
+        mask_video = gr.Video(label="Occlusion mask video", format="mp4", visible=False, height=200)
+
+    loaded = [state, frame_img, editor, compare, frame, info, history, src, last]
+    private = {"api_visibility": "private"}
+    load_ex.click(h["on_load_example"], [example, model, state], loaded, **private)
+    load_up.click(h["on_load_upload"], [labels_file, inst_file, model, state], loaded, **private)
+    frame.change(h["on_frame"], [frame, state], [frame_img, editor, compare], show_progress="hidden", **private)
+    edited = [state, frame_img, editor, compare, history, src]
+    relabel_btn.click(h["on_relabel"], [src, dst, scope, first, last, frame, state], edited, **private)
+    frame_img.select(h["on_click"], [region_to, scope, first, last, frame, state], edited, **private)
+    paint_btn.click(h["on_paint"], [editor, scope, first, last, frame, state], edited, **private)
+    undo_btn.click(h["on_undo"], [frame, state], [state, frame_img, editor, compare, history], **private)
+    reset_btn.click(h["on_reset"], [frame, state], [state, frame_img, editor, compare, history], **private)
+    gen_btn.click(h["on_generate"], [model, seed, extras, frame, state],
+                  [preview, video, status_md, compare, flow_video, mask_video, state], concurrency_id="synthesis",
+                  **private)
+    stop_btn.click(h["on_stop"], None, [status_md], queue=False, **private)
+    return {"model": model, "example": example, "load_example": load_ex, "video": video, "seed": seed,
+            "handlers": h}
+
+
+def random_seed() -> int:
+    return random.randint(0, 2**31 - 1)
