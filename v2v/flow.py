@@ -10,6 +10,7 @@ Conventions (the same as NVIDIA vid2vid with ``align_corners=True``):
 """
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -55,7 +56,7 @@ def _gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
 
 
-_DIS = {}
+_DIS = threading.local()  # one DIS object per thread and preset: OpenCV's DIS instances are not thread-safe
 
 
 def dis_flow(target: np.ndarray, source: np.ndarray, preset: str = "medium") -> np.ndarray:
@@ -68,9 +69,10 @@ def dis_flow(target: np.ndarray, source: np.ndarray, preset: str = "medium") -> 
 
     presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
-    if preset not in _DIS:
-        _DIS[preset] = cv2.DISOpticalFlow_create(presets[preset])
-    return _DIS[preset].calc(_gray(target), _gray(source), None).astype(np.float32)
+    cache = _DIS.__dict__
+    if preset not in cache:
+        cache[preset] = cv2.DISOpticalFlow_create(presets[preset])
+    return cache[preset].calc(_gray(target), _gray(source), None).astype(np.float32)
 
 
 def warp_numpy(source: np.ndarray, flow: np.ndarray) -> np.ndarray:
