@@ -10,6 +10,7 @@ COMMANDS = {
     "info": "info",
     "prepare": "prepare",
     "scene": "scene",
+    "synthesize": "synthesize",
     "style": "style",
     "evaluate": "evaluate",
 }

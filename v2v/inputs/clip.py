@@ -44,8 +44,8 @@ from .pose import resolve_range
 
 Progress = Callable[[int, int], None]
 STREET_FPS = 17.0
-SNAP_TOLERANCE = 60.0  # RGB distance beyond which a label-video pixel is "not a palette colour"
-SNAP_MAX_FAR = 0.05  # more such pixels than this fraction: the video is not a colourised label video
+SNAP_TOLERANCE = 30.0  # RGB distance beyond which a label-video pixel is "not a palette colour"
+SNAP_MAX_FAR = 0.25  # more such pixels than this fraction: the video is not a colourised label video
 IMAGE_CHANNELS = {"pose": 3, "face": 1}
 
 
@@ -224,7 +224,7 @@ def _folder_pngs(folder: Path, what: str) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------------- datasets
-def _dataset(path: Path, kind: str, size, frames, sequence) -> InputClip:
+def _dataset(path: Path, kind: str, size, frames, sequence, label_set: LabelSet) -> InputClip:
     index = open_dataset(path)
     if index.kind != kind:
         raise UserError(f"{path} is a {index.kind} dataset but the model is a {kind} model; give {kind} input")
@@ -234,22 +234,38 @@ def _dataset(path: Path, kind: str, size, frames, sequence) -> InputClip:
     start, stop = resolve_range(frames, seq.num_frames)
     out = tuple(size) if size else tuple(index.size)
     parts = {"labels", "instances", "mask"}
+    snapper = PaletteSnapper(label_set) if kind == "street" else None
 
     def reader() -> Iterator[dict]:
         for i in range(start, stop):
             f = index.load_frame(seq, i, parts=parts)
             labels = f["labels"]
-            if kind == "street" and labels.ndim == 3:
-                labels = labels[:, :, 0]
+            if kind == "street":  # ids, or colour label images snapped to the palette
+                labels = read_label_png(seq.labels[i], label_set, snapper)
             yield _to_item(labels, f.get("instances"), f.get("mask"), kind, out)
 
     desc = f"{index.layout} dataset {path} sequence {seq.name!r}"
     return InputClip(kind, out, index.fps, stop - start, desc, reader, _size_warning(tuple(index.size), out))
 
 
+def _looks_like_label_ids(png: Path) -> bool:
+    """A single-channel image of small values: a street label map (class ids), not a pose/face map or a photo."""
+    arr = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    return arr is not None and arr.ndim == 2 and arr.size > 0 and int(arr.max()) < CITYSCAPES.num_classes
+
+
+def _not_street(path: Path, first: Path | None, kind: str) -> None:
+    """UserError when ``path`` holds street label maps but the model is a pose/face model."""
+    street = (path / "scene.json").is_file() or (path / "instances").is_dir()
+    if street or (first is not None and _looks_like_label_ids(first)):
+        raise UserError(f"{path} holds street label maps (class ids) but the model is a {kind} model; give a "
+                        f"{'dance' if kind == 'pose' else 'talking-head'} video or a prepared {kind} dataset")
+
+
 def _map_folder(folder: Path, kind: str, size, frames, fps: float | None, masks: Path | None) -> InputClip:
     """A prepared pose/face sequence folder (labels/ with RGB or gray maps, optional masks/)."""
     files = _folder_pngs(folder, "labels")
+    _not_street(folder.parent, files[0], kind)
     mask_files = list_frames(masks, (".png",)) if masks is not None and masks.is_dir() else None
     start, stop = resolve_range(frames, len(files))
     source = _image_size(files[start])
@@ -432,7 +448,7 @@ def open_input(path: str | Path, kind: str, size: tuple[int, int] | None = None,
                           or (path / "test_A").is_dir()):
         if kind != "street" and not (path / "dataset.json").is_file():
             raise UserError(f"{path} is a vid2vid street-scene folder but the model is a {kind} model")
-        return _dataset(path, kind, size, frames, sequence)
+        return _dataset(path, kind, size, frames, sequence, label_set)
     if kind == "street":
         return _open_street(path, size, frames, instances, fps, label_set)
     if path.is_dir() and (path / "labels").is_dir():
@@ -440,6 +456,9 @@ def open_input(path: str | Path, kind: str, size: tuple[int, int] | None = None,
     if path.is_file() and path.suffix.lower() not in VIDEO_EXTS:
         raise UserError(f"{path} is not a video ({', '.join(VIDEO_EXTS[:5])} ...) nor a folder; a {kind} model needs "
                         f"a {'dance' if kind == 'pose' else 'talking-head'} video or a prepared {kind} dataset")
+    if path.is_dir():
+        pngs = list_frames(path, (".png",))
+        _not_street(path, pngs[0] if pngs else None, kind)
     if kind == "pose":
         return _pose_video(path, size, frames, fps, normalize_stats, progress)
     return _face_video(path, size, frames, fps, progress)

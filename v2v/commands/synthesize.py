@@ -1,0 +1,108 @@
+"""``python -m v2v synthesize --checkpoint MODEL --input PATH --output OUT.mp4``: run a model over a conditioning
+clip (see :mod:`v2v.inputs.clip` for the inputs each kind of model takes) and write H.264 video.
+
+Options: ``--relabel FROM=TO`` (class names or ids, repeatable), ``--style-seed N``, ``--size WxH`` (default: the
+size the model was trained at, else the input's), ``--device``, ``--precision``, ``--save-extras`` (OUT_flow.mp4,
+OUT_mask.mp4, OUT_warped.mp4 beside OUT), ``--frames A:B``. Bad input ends with a one-line error and exit code 2,
+and nothing is left at OUT.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+
+OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("synthesize", help="generate a video from label maps, a dance video or a face video")
+    p.add_argument("--checkpoint", required=True, help="exported model folder (config.json + model.safetensors)")
+    p.add_argument("--input", required=True, help="label folder/video, vid2vid folder, dataset, scene or raw video")
+    p.add_argument("--output", required=True, help="output video (.mp4, .mov or .mkv)")
+    p.add_argument("--relabel", action="append", default=[], metavar="FROM=TO",
+                   help="replace a class everywhere, by name or id (e.g. vegetation=building); repeatable")
+    p.add_argument("--style-seed", type=int, default=None, help="seed of the per-object style draws")
+    p.add_argument("--size", help="output WIDTHxHEIGHT (default: the model's training size, else the input's)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
+    p.add_argument("--save-extras", action="store_true", help="also write OUT_flow, OUT_mask and OUT_warped videos")
+    p.add_argument("--frames", help="frame range START:STOP of the input (default: all)")
+    p.add_argument("--sequence", help="sequence of a dataset or vid2vid folder (default: the first)")
+    p.add_argument("--instances", help="instance-map folder for a street label folder")
+    p.add_argument("--fps", type=float, help="frame rate of frame folders (default: 17 for street, 30 otherwise)")
+    p.add_argument("--normalize-to", help="pose models: a prepared pose dataset or stats JSON of the target person "
+                                          "(default: the statistics stored in the model, if any)")
+    p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=run)
+
+
+def parse_relabel(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        a, sep, b = item.partition("=")
+        if not sep or not a.strip() or not b.strip():
+            raise UserError(f"--relabel {item!r} must look like FROM=TO, e.g. vegetation=building")
+        out[a.strip()] = b.strip()
+    return out
+
+
+def check_output(path: Path) -> None:
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise UserError(f"output {path.name} must end in {', '.join(OUTPUT_SUFFIXES)}")
+    if path.is_dir():
+        raise UserError(f"output {path} is a folder; give a video file name")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"cannot create {path}: {parent} is not a folder")
+
+
+def run(args) -> int:
+    from ..engine import Engine, _style_module
+    from .scene import parse_size
+
+    out = Path(args.output)
+    check_output(out)
+    relabel = parse_relabel(args.relabel)
+    size = parse_size(args.size) if args.size else None
+    if args.crf < 0 or args.crf > 51:
+        raise UserError(f"--crf must be 0..51, got {args.crf}")
+    engine = Engine.load(args.checkpoint, device=args.device, precision=args.precision)
+    if size is not None:
+        engine.check_size(size)
+    style = None
+    if args.style_seed is not None:
+        mod = _style_module()
+        if mod is not None:
+            style = mod.StyleRequest(seed=args.style_seed)
+    kwargs = {"frames": args.frames, "sequence": args.sequence, "instances": args.instances, "fps": args.fps}
+    if args.normalize_to:
+        kwargs["normalize_stats"] = args.normalize_to
+    tty = sys.stderr.isatty()
+
+    def analysing(done: int, total: int) -> None:
+        if tty and (done == total or done % 10 == 0):
+            print(f"\ranalysing input: {done}/{total} frames", end="\n" if done == total else "", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        if tty and (done == total or done % 5 == 0):
+            print(f"\rsynthesize: {done}/{total or '?'} frames", end="\n" if done == total else "", file=sys.stderr)
+
+    clip = engine.open(args.input, size=size, progress=analysing, **kwargs)
+    report = engine.synthesize(clip, out, save_extras=args.save_extras, crf=args.crf, relabel=relabel,
+                               style=style, progress=progress)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    w, h = report["size"]
+    extras = f" (+ {', '.join(Path(p).name for p in report['extras'].values())})" if report["extras"] else ""
+    print(f"wrote {report['output']}{extras}: {report['frames']} frames {w}x{h} at {report['fps']:g} fps in "
+          f"{report['seconds']:.1f} s ({report['frames_per_s']:.2f} frames/s, {args.precision} on {args.device})")
+    return 0
