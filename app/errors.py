@@ -10,20 +10,27 @@ import functools
 import html
 import inspect
 import logging
+import re
 
 import gradio as gr
 
 log = logging.getLogger("v2v.app")
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:/[^\s'\"/:;,()]+)+/([^\s'\"/:;,()]+)")
+
+
+def clean(message: str) -> str:
+    """One line, server paths shortened to their file names, HTML-escaped (gradio shows messages as HTML)."""
+    line = message.strip().splitlines()[0] if message.strip() else "error"
+    return html.escape(_PATH.sub(r"\1", line), quote=False)
 
 
 def _convert(e: BaseException) -> gr.Error:
     if isinstance(e, gr.Error):
         return e
     if isinstance(e, (ValueError, OSError)):
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return gr.Error(html.escape(msg), print_exception=False)
+        return gr.Error(clean(str(e) or type(e).__name__), print_exception=False)
     log.exception("unexpected error in an app handler")
-    return gr.Error(html.escape(f"internal error ({type(e).__name__}: {e}); the server is still running, try again"),
+    return gr.Error(clean(f"internal error ({type(e).__name__}: {e}); the server is still running, try again"),
                     print_exception=False)
 
 

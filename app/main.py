@@ -57,6 +57,9 @@ def build_app(limits: Limits | None = None) -> gr.Blocks:
             with gr.Tab("Motion transfer", id="motion"):
                 motion_tab.build(limits)
         api.build(limits)
+        if street["load_inputs"][0].value:  # show the first example right away
+            demo.load(street["handlers"]["on_load_example"], street["load_inputs"], street["load_outputs"],
+                      api_visibility="private")
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.max_queue)
     return demo
 

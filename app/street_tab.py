@@ -362,7 +362,7 @@ def build(limits: Limits, state: gr.State) -> dict:
                   **private)
     stop_btn.click(h["on_stop"], None, [status_md], queue=False, **private)
     return {"model": model, "example": example, "load_example": load_ex, "video": video, "seed": seed,
-            "handlers": h}
+            "handlers": h, "load_inputs": [example, model, state], "load_outputs": loaded}
 
 
 def random_seed() -> int:
