@@ -11,6 +11,7 @@ COMMANDS = {
     "prepare": "prepare",
     "scene": "scene",
     "synthesize": "synthesize",
+    "convert-nvidia": "convert_nvidia",
     "style": "style",
     "evaluate": "evaluate",
 }
