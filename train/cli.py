@@ -115,9 +115,25 @@ class Run:
         if self.dist.is_main:
             save_state(self.ckpt, {"trainer": self.trainer.state_dict(), "epoch": self.epoch, "rng": gathered,
                                    "config": to_dict(self.cfg)})
-            export_model(self.out / "export", self.trainer.mcfg, self.trainer.G,
-                         meta={"step": self.trainer.step, "preset": self.cfg.preset, "dataset": self.cfg.data.root})
+            export_model(self.out / "export", self.trainer.mcfg, self.trainer.G, meta=self.export_meta())
         distributed.barrier(self.dist.world_size)
+
+    def export_meta(self) -> dict:
+        """What inference needs to know about the training data: its frame size, and for pose models the target
+        person's pose statistics (to normalise driving poses to this person)."""
+        meta = {"step": self.trainer.step, "preset": self.cfg.preset, "dataset": self.cfg.data.root,
+                "size": list(self.index.size), "fps": self.index.fps, "kind": self.index.kind}
+        if self.index.kind == "pose":
+            if not hasattr(self, "_pose_stats"):
+                from v2v.inputs.pose_normalize import clip_stats
+                kps = [self.index.load_frame(seq, i, parts={"keypoints"}).get("keypoints")
+                       for seq in self.index.sequences for i in range(seq.num_frames)]
+                try:
+                    self._pose_stats = clip_stats(kps)
+                except ValueError:  # no frame shows the whole body: driving poses are used as they are
+                    self._pose_stats = None
+            meta["pose_stats"] = self._pose_stats
+        return meta
 
     def train(self) -> None:
         cfg, tr = self.cfg, self.trainer
