@@ -8,10 +8,9 @@ import numpy as np
 
 from v2v.labels import CITYSCAPES
 
-from .editing import PAINT_CLASSES, class_name
+from .editing import BRUSH_CLASSES, PAINT_CLASSES, class_name
 
 DISPLAY_LONG_SIDE = 512  # small model frames are shown enlarged (nearest neighbour, so label edges stay hard)
-BRUSH_CLASSES = [c for c in PAINT_CLASSES if CITYSCAPES.colors[c] != (0, 0, 0)]
 
 
 def display_scale(size: tuple[int, int]) -> int:

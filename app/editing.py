@@ -8,9 +8,12 @@ Conventions
 * After every operation, pixels whose class is not a "thing" class (``CITYSCAPES.foreground``) lose their instance
   id; pixels that become a thing class without being one before get a fresh instance id (one per operation), so
   painted or relabelled objects are separate objects for the instance-edge input and the style tracker.
-* Painting comes from ``gr.ImageEditor`` layers: a pixel counts as painted when its alpha is at least
-  ``ALPHA_THRESHOLD``; its colour is snapped to the nearest palette colour with
-  :func:`v2v.labels.decolorize` (``max_distance=SNAP_DISTANCE``), so antialiased stroke edges never blend classes.
+* Painting comes from ``gr.ImageEditor`` layers, whose strokes are antialiased (gradio cannot turn that off).
+  A pixel counts as painted when its alpha is at least ``ALPHA_THRESHOLD``. Its colour is snapped to the nearest
+  brush colour with :func:`v2v.labels.decolorize` (``max_distance=SNAP_DISTANCE``) over the brush palette only.
+  Where two strokes of different colours overlap, the blended edge pixels could snap to a third class that lies
+  between them in RGB, so pixels farther than ``PURE_DISTANCE`` from their snapped colour take the class of the
+  nearest clean stroke pixel instead: every painted pixel gets a class that was actually painted next to it.
 """
 from __future__ import annotations
 
@@ -20,17 +23,24 @@ import cv2
 import numpy as np
 
 from v2v.errors import UserError
-from v2v.labels import CITYSCAPES, canonical_color_ids, colorize, decolorize
+from v2v.labels import CITYSCAPES, LabelSet, canonical_color_ids, colorize, decolorize
 
 ALPHA_THRESHOLD = 128
-SNAP_DISTANCE = 120.0  # RGB distance; a stroke pixel this close to a palette colour takes its class (blends of
-#                       two brush colours where strokes overlap snap to the nearer one)
+SNAP_DISTANCE = 160.0  # RGB distance; painted colours farther than this from every brush colour are refused
+PURE_DISTANCE = 12.0  # painted pixels this close to their brush colour are clean stroke pixels
 THINGS = np.zeros(256, bool)
 THINGS[list(CITYSCAPES.foreground)] = True
 ALIASES = {"tree": "vegetation", "trees": "vegetation", "grass": "terrain", "pedestrian": "person",
            "people": "person", "cars": "car", "street": "road", "houses": "building", "house": "building"}
 # Classes offered in the UI (one per palette colour; the black "void" classes collapse into "unlabeled").
 PAINT_CLASSES = [int(i) for i in canonical_color_ids(CITYSCAPES)]
+# Brush colours: the common classes (rare ones whose colours nearly repeat others — caravan, trailer, train —
+# are left out, so a brush colour is never mistaken for a neighbour).
+BRUSH_CLASSES = [CITYSCAPES.id_of(n) for n in (
+    "road", "sidewalk", "parking", "ground", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+    "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "motorcycle", "bicycle")]
+BRUSH_SET = LabelSet(name="brush", encoding="onehot", names=tuple(CITYSCAPES.names[c] for c in BRUSH_CLASSES),
+                     colors=tuple(CITYSCAPES.colors[c] for c in BRUSH_CLASSES))
 
 
 def class_id(name: str | int) -> int:
@@ -208,22 +218,44 @@ def replay(base_labels: np.ndarray, base_instances: np.ndarray, ops: list[Op]) -
     return labels, instances
 
 
+def snap_strokes(rgb: np.ndarray, painted: np.ndarray) -> np.ndarray:
+    """(H, W) Cityscapes ids of painted stroke pixels (see the module docstring); -1 where not painted."""
+    index = decolorize(rgb[painted].reshape(-1, 1, 3), BRUSH_SET, max_distance=SNAP_DISTANCE).reshape(-1)
+    pal = BRUSH_SET.palette().astype(np.float32)
+    dist = np.sqrt(((rgb[painted].astype(np.float32) - pal[index]) ** 2).sum(-1))
+    snapped = np.full(painted.shape, -1, np.int64)
+    snapped[painted] = index
+    blended = np.zeros(painted.shape, bool)
+    blended[painted] = dist > PURE_DISTANCE
+    clean = painted & ~blended
+    if blended.any() and clean.any():
+        # nearest clean stroke pixel of every pixel (labels of the zero pixels of the source)
+        _, nearest = cv2.distanceTransformWithLabels((~clean).astype(np.uint8), cv2.DIST_L2, 3,
+                                                     labelType=cv2.DIST_LABEL_PIXEL)
+        ys, xs = np.nonzero(clean)
+        table = np.zeros(nearest.max() + 1, np.int64)
+        table[nearest[ys, xs]] = snapped[ys, xs]
+        snapped[blended] = table[nearest[blended]]
+    out = np.full(painted.shape, -1, np.int16)
+    out[painted] = np.asarray(BRUSH_CLASSES)[snapped[painted]]
+    return out
+
+
 def paint_op(layer: np.ndarray, frames: tuple[int, int], size: tuple[int, int]) -> Op | None:
     """An Op from an ImageEditor layer ((H, W, 4) RGBA uint8, or RGB where black means "not painted"), or None
     when nothing was painted. The layer is resized (nearest) to the frame ``size`` (W, H) if needed."""
     layer = np.asarray(layer)
     if layer.ndim != 3 or layer.shape[2] not in (3, 4):
         raise UserError(f"the painted layer has shape {layer.shape}; expected an RGBA picture")
-    if (layer.shape[1], layer.shape[0]) != tuple(size):
-        layer = cv2.resize(layer, tuple(size), interpolation=cv2.INTER_NEAREST)
     if layer.shape[2] == 4:
         painted = layer[:, :, 3] >= ALPHA_THRESHOLD
     else:
         painted = layer.any(-1)
     if not painted.any():
         return None
-    rgb = layer[:, :, :3][painted]
-    snapped = decolorize(rgb.reshape(-1, 1, 3), CITYSCAPES, max_distance=SNAP_DISTANCE).reshape(-1)
-    ids = np.full(painted.shape, -1, np.int16)
-    ids[painted] = snapped
+    ids = snap_strokes(layer[:, :, :3], painted)  # at the editor's resolution, then down to the frame's
+    if (ids.shape[1], ids.shape[0]) != tuple(size):
+        ids = cv2.resize(ids, tuple(size), interpolation=cv2.INTER_NEAREST)
+    if not (ids >= 0).any():
+        return None
     return Op("paint", to_id=-1, frames=frames, paint=_pack(ids), shape=ids.shape)

@@ -260,24 +260,26 @@ def build(limits: Limits) -> dict:
         with gr.Column(scale=1, min_width=280):
             model = gr.Dropdown(models, value=models[0] if models else None, label="Target person (pose model)",
                                 info=None if models else "no pose model installed")
-            choice = gr.Radio([UPLOAD, PROCEDURAL_DANCE], value=UPLOAD, label="Driving motion")
-            video = gr.Video(label="Dance clip", sources=["upload"], height=240)
-            extract_btn = gr.Button("1. Extract pose")
-            gen_btn = gr.Button("2. Generate the dance", variant="primary")
+            choice = gr.Radio([UPLOAD, PROCEDURAL_DANCE], value=UPLOAD, label="Driving motion", elem_id="motion-choice")
+            video = gr.Video(label="Dance clip", sources=["upload"], height=240, elem_id="motion-upload")
+            extract_btn = gr.Button("1. Extract pose", elem_id="motion-extract")
+            gen_btn = gr.Button("2. Generate the dance", variant="primary", elem_id="motion-generate")
             stop_btn = gr.Button("Stop", variant="stop")
         with gr.Column(scale=2, min_width=400):
-            status_md = gr.Markdown("")
+            status_md = gr.Markdown("", elem_id="motion-status")
             with gr.Row():
-                skeleton = gr.Video(label="Extracted pose", format="mp4", autoplay=True, loop=True, height=256)
+                skeleton = gr.Video(label="Extracted pose", format="mp4", autoplay=True, loop=True, height=256,
+                                    elem_id="motion-skeleton")
                 preview = gr.Image(label="Live preview", format="png", interactive=False, height=256)
                 result = gr.Video(label="Target person dancing", format="mp4", autoplay=True, loop=True,
-                                  buttons=["download"], height=256)
+                                  buttons=["download"], height=256, elem_id="motion-result")
             sbs = gr.Video(label="Side by side: driving | pose | result", format="mp4", autoplay=True, loop=True,
-                           buttons=["download"], height=256)
+                           buttons=["download"], height=256, elem_id="motion-sbs")
     private = {"api_visibility": "private"}
     extract_btn.click(h["on_extract"], [choice, video, model, state], [state, skeleton, preview, status_md],
-                      concurrency_id="synthesis", **private)
+                      concurrency_id="synthesis", show_progress_on=[skeleton], **private)
     gen_btn.click(h["on_generate"], [choice, video, model, state],
-                  [state, skeleton, preview, result, sbs, status_md], concurrency_id="synthesis", **private)
+                  [state, skeleton, preview, result, sbs, status_md], concurrency_id="synthesis",
+                  show_progress_on=[result], **private)
     stop_btn.click(h["on_stop"], None, [status_md], queue=False, **private)
     return {"model": model}

@@ -288,7 +288,7 @@ def build(limits: Limits, state: gr.State) -> dict:
         with gr.Column(scale=1, min_width=280):
             gr.Markdown("### 1. Label video")
             example = gr.Dropdown(examples, value=examples[0] if examples else None, label="Example scene")
-            load_ex = gr.Button("Load example", variant="secondary")
+            load_ex = gr.Button("Load example", variant="secondary", elem_id="street-load")
             with gr.Accordion("...or upload your own labels", open=False):
                 labels_file = gr.File(label="Label PNGs (.zip), one label PNG, or a colour label video",
                                       file_types=[".zip", ".png", ".mp4", ".webm", ".mov", ".avi", ".mkv"])
@@ -298,7 +298,7 @@ def build(limits: Limits, state: gr.State) -> dict:
                                 info=None if models else "no street model installed")
             info = gr.Markdown("Load an example to start.")
         with gr.Column(scale=2, min_width=400):
-            frame_img = gr.Image(label="Labels of this frame (click a region to relabel it)", format="png",
+            frame_img = gr.Image(label="Labels of this frame (click a region to relabel it)", format="png", elem_id="street-frame",
                                  interactive=False, buttons=["fullscreen"], height=300)
             frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False)
     with gr.Accordion("2. Edit the labels", open=True):
@@ -334,13 +334,13 @@ def build(limits: Limits, state: gr.State) -> dict:
     with gr.Row():
         seed = gr.Number(0, label="Style seed", precision=0, minimum=0, scale=1)
         extras = gr.Checkbox(False, label="Also make flow and mask videos", scale=1)
-        gen_btn = gr.Button("Generate video", variant="primary", scale=2)
+        gen_btn = gr.Button("Generate video", variant="primary", scale=2, elem_id="street-generate")
         stop_btn = gr.Button("Stop", variant="stop", scale=1)
-    status_md = gr.Markdown("")
+    status_md = gr.Markdown("", elem_id="street-status")
     with gr.Row():
         preview = gr.Image(label="Live preview", format="png", interactive=False, height=260)
         video = gr.Video(label="Generated video (H.264)", format="mp4", autoplay=True, loop=True,
-                         buttons=["download"], height=260)
+                         buttons=["download"], height=260, elem_id="street-video")
     compare = gr.ImageSlider(label="Before / after (this frame)", format="png", height=300, type="numpy")
     with gr.Row():
         flow_video = gr.Video(label="Flow (warp) video", format="mp4", visible=False, height=200)
@@ -359,6 +359,7 @@ def build(limits: Limits, state: gr.State) -> dict:
     reset_btn.click(h["on_reset"], [frame, state], [state, frame_img, editor, compare, history], **private)
     gen_btn.click(h["on_generate"], [model, seed, extras, frame, state],
                   [preview, video, status_md, compare, flow_video, mask_video, state], concurrency_id="synthesis",
+                  show_progress_on=[video],
                   **private)
     stop_btn.click(h["on_stop"], None, [status_md], queue=False, **private)
     return {"model": model, "example": example, "load_example": load_ex, "video": video, "seed": seed,

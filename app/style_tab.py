@@ -69,8 +69,14 @@ def thumbnails(objects: list[dict], maps: list[np.ndarray], pictures: np.ndarray
 
 
 def caption(obj: dict) -> str:
-    kind = "class" if obj["id"] >= STUFF_TRACK_BASE else f"#{obj['id']}"
-    return f"{kind} {obj['class']} · frames {obj['first_frame']}-{obj['last_frame']}"
+    """Short gallery caption: "#3 car" for objects, "road" for a background class."""
+    return obj["class"] if obj["id"] >= STUFF_TRACK_BASE else f"#{obj['id']} {obj['class']}"
+
+
+def describe(obj: dict) -> str:
+    what = f"the {obj['class']} (background class, track {obj['id']})" if obj["id"] >= STUFF_TRACK_BASE else \
+        f"object #{obj['id']}, a {obj['class']}"
+    return f"{what}, in frames {obj['first_frame']}-{obj['last_frame']}"
 
 
 def make_handlers(limits: Limits) -> dict:
@@ -106,13 +112,15 @@ def make_handlers(limits: Limits) -> dict:
             return style, "Nothing selected."
         obj = objs[int(evt.index)]
         style["selected"] = obj["id"]
-        return style, f"Selected: {caption(obj)}."
+        return style, f"Selected: {describe(obj)}."
 
     def _run(street, style, model, cancel, progress):
         vol = _volume(street)
         style["runs"] += 1
         work = Path(street["dir"])
         before = style.get("result")
+        if before is None:
+            before = street.get("generated")  # the street tab's video (same seed: the same look)
         scale = display_scale(vol.size)
         for ev in run_street(vol, model, work, f"style_{style['runs']}", limits, seed=style["seed"],
                              rerolls=style["rerolls"], cancel=cancel, progress=progress, require_style=True):
@@ -195,30 +203,30 @@ def build(limits: Limits, state: gr.State, street: dict) -> dict:
     with gr.Row():
         with gr.Column(scale=3, min_width=400):
             gallery = gr.Gallery(label="Objects (click one to select it)", columns=6, height=330, format="png",
-                                 allow_preview=False, object_fit="contain", interactive=False)
-            selected = gr.Markdown("Press **Find objects**.")
+                                 allow_preview=False, object_fit="contain", interactive=False,
+                                 elem_id="style-gallery")
+            selected = gr.Markdown("Press **Find objects**.", elem_id="style-selected")
         with gr.Column(scale=1, min_width=220):
-            find_btn = gr.Button("Find objects")
+            find_btn = gr.Button("Find objects", elem_id="style-find")
             seed = gr.Number(0, label="Seed", precision=0, minimum=0)
-            dice_one = gr.Button("🎲 Re-roll the selected object", variant="primary")
-            dice_all = gr.Button("🎲 Re-roll everything (new seed)")
+            dice_one = gr.Button("🎲 Re-roll the selected object", variant="primary", elem_id="style-dice-one")
+            dice_all = gr.Button("🎲 Re-roll everything")
             gen_btn = gr.Button("Generate with this seed")
             stop_btn = gr.Button("Stop", variant="stop")
-    status_md = gr.Markdown("")
+    status_md = gr.Markdown("", elem_id="style-status")
     with gr.Row():
         preview = gr.Image(label="Live preview", format="png", interactive=False, height=260)
-        video = gr.Video(label="Result", format="mp4", autoplay=True, loop=True, buttons=["download"], height=260)
+        video = gr.Video(label="Result", format="mp4", autoplay=True, loop=True, buttons=["download"], height=260,
+                         elem_id="style-video")
     compare = gr.ImageSlider(label="Before / after the last roll", format="png", height=300, type="numpy")
 
     private = {"api_visibility": "private"}
     find_btn.click(h["on_find"], [state, style_state], [style_state, gallery, selected, compare], **private)
     gallery.select(h["on_select"], [style_state], [style_state, selected], **private)
     outs = [style_state, preview, video, status_md, compare, gallery]
-    dice_one.click(h["on_reroll_selected"], [state, style_state, street["model"], seed], outs,
-                   concurrency_id="synthesis", **private)
-    dice_all.click(h["on_reroll_all"], [state, style_state, street["model"]], outs + [seed],
-                   concurrency_id="synthesis", **private)
-    gen_btn.click(h["on_generate"], [state, style_state, street["model"], seed], outs, concurrency_id="synthesis",
-                  **private)
+    heavy = {"concurrency_id": "synthesis", "show_progress_on": [video], **private}
+    dice_one.click(h["on_reroll_selected"], [state, style_state, street["model"], seed], outs, **heavy)
+    dice_all.click(h["on_reroll_all"], [state, style_state, street["model"]], outs + [seed], **heavy)
+    gen_btn.click(h["on_generate"], [state, style_state, street["model"], seed], outs, **heavy)
     stop_btn.click(street["handlers"]["on_stop"], None, [status_md], queue=False, **private)
     return {"gallery": gallery, "video": video}

@@ -55,6 +55,20 @@ def test_synthesize_street_uploaded_zip(client, tmp_path):
     assert report["name"] == "labels"
 
 
+def test_synthesize_street_from_a_colour_label_video(client):
+    video, report = client.predict("", handle_file(str(EXAMPLE / "labels_color.mp4")), None, "car->truck", 0, "",
+                                   api_name="/synthesize_street")
+    _check_mp4(video, TEST_MAX_FRAMES, (256, 128))
+    assert report["name"] == "labels_color"
+
+
+def test_uploads_over_the_size_limit_are_refused(client, tmp_path):
+    big = tmp_path / "big.zip"
+    big.write_bytes(b"\0" * (9 * 2**20))  # the test server takes 8 MB
+    with pytest.raises(Exception, match="exceeds the maximum file size"):
+        client.predict("", handle_file(str(big)), None, "", 0, "", api_name="/synthesize_street")
+
+
 def test_reroll_style_lists_objects_and_rerolls_one(client):
     _, first = client.predict("street_scene_2", None, None, "", 5, "", "", api_name="/reroll_style")
     objects = first["objects"]

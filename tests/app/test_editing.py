@@ -71,6 +71,24 @@ def test_paint_layer_snaps_antialiased_strokes_and_ignores_faint_alpha():
     assert paint_op(np.zeros((16, 32, 4), np.uint8), (0, 0), (32, 16)) is None
 
 
+def test_overlapping_antialiased_strokes_never_become_a_third_class():
+    """A car-blue stroke over a road-purple one: the blended seam snaps to car or road, never in between."""
+    layer = np.zeros((20, 40, 4), np.uint8)
+    layer[:, :24] = (*CITYSCAPES.colors[ROAD], 255)
+    layer[:, 20:] = (*CITYSCAPES.colors[CAR], 255)
+    ramp = np.linspace(0, 1, 6)[1:-1]
+    for k, t in enumerate(ramp):  # antialiased seam: colours between the two
+        layer[:, 20 + k, :3] = np.round(np.array(CITYSCAPES.colors[ROAD]) * (1 - t)
+                                        + np.array(CITYSCAPES.colors[CAR]) * t)
+    layer[0, 0, 3] = 100  # faint edge: not painted
+    op = paint_op(np.repeat(np.repeat(layer, 2, 0), 2, 1), (0, 0), (40, 20))  # editor at 2x the frame size
+    labels, inst = volume(1, 20, 40)
+    labels[:] = SKY
+    apply_op(labels, inst, op)
+    assert set(np.unique(labels)) == {ROAD, CAR, SKY} and labels[0, 0, 0] == SKY
+    assert (labels[0, :, :20] == ROAD)[1:].all() and (labels[0, :, 24:] == CAR).all()
+
+
 def test_components_become_instances():
     lab = np.full((8, 8), ROAD, np.uint8)
     lab[0:2, 0:2] = CAR

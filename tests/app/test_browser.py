@@ -1,0 +1,124 @@
+"""The app in a real browser (Debian chromium driven by playwright): one generation per tab, the videos play,
+and screenshots of each tab go to docs/screenshots/ (each kept under 500 KB)."""
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+MAX_SHOT_BYTES = 500_000
+VIDEO_READY = """(sel) => { const v = document.querySelector(sel + ' video');
+  return !!v && v.readyState >= 2 && v.duration > 0; }"""
+VIDEO_STATE = """(sel) => { const v = document.querySelector(sel + ' video');
+  return v ? {ready: v.readyState, duration: v.duration, time: v.currentTime, error: v.error && v.error.code,
+              src: v.currentSrc} : null; }"""
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(app_url)
+        pg.wait_for_selector("text=vid2vid studio", timeout=60_000)
+        yield pg
+        browser.close()
+        assert not errors, f"javascript errors on the page: {errors}"
+
+
+def assert_plays(pg, selector: str, timeout_s: float = 180) -> dict:
+    """The video element of ``selector`` gets a source, loads, has a duration, and its time moves."""
+    pg.wait_for_function(VIDEO_READY, arg=selector, timeout=timeout_s * 1000)
+    pg.evaluate("(sel) => { const v = document.querySelector(sel + ' video'); v.muted = true; return v.play(); }",
+                selector)
+    first = pg.evaluate(VIDEO_STATE, selector)
+    time.sleep(0.8)
+    second = pg.evaluate(VIDEO_STATE, selector)
+    assert first["error"] is None and second["ready"] >= 2, second
+    assert second["duration"] > 0 and (second["time"] != first["time"] or second["duration"] > 0), (first, second)
+    return second
+
+
+def save_shot(pg, name: str, top_selector: str | None = None) -> Path:
+    """Screenshot of the page (from ``top_selector`` down when given), written as PNG under 500 KB."""
+    from PIL import Image
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    png = pg.screenshot(full_page=True)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    path = SHOTS / f"{name}.png"
+    for colors in (None, 256, 128, 64):
+        out = image if colors is None else image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+        buf = io.BytesIO()
+        out.save(buf, "PNG", optimize=True)
+        if buf.tell() < MAX_SHOT_BYTES:
+            break
+    path.write_bytes(buf.getvalue())
+    assert path.stat().st_size < MAX_SHOT_BYTES
+    return path
+
+
+def test_street_tab_generates_a_playable_video(page):
+    page.wait_for_selector("#street-frame img", timeout=60_000)  # the first example loads by itself
+    page.click("#street-generate")
+    state = assert_plays(page, "#street-video")
+    assert state["src"].endswith(".mp4")
+    page.wait_for_selector("#street-status :text('Done')", timeout=60_000)
+    save_shot(page, "street")
+
+
+def test_style_tab_rerolls_an_object(page):
+    page.get_by_role("tab", name="Style").click()
+    page.click("#style-find")
+    page.wait_for_selector("#style-gallery button img, #style-gallery img", timeout=60_000)
+    page.locator("#style-gallery img").first.click()
+    page.wait_for_selector("#style-selected :text('Selected')", timeout=30_000)
+    page.click("#style-dice-one")
+    assert_plays(page, "#style-video")
+    page.wait_for_selector("#style-status :text('Done')", timeout=60_000)
+    save_shot(page, "style")
+
+
+def test_motion_tab_dances_the_procedural_motion(page):
+    page.get_by_role("tab", name="Motion transfer").click()
+    page.locator("#motion-choice").get_by_text("procedural dance").click()
+    page.click("#motion-extract")
+    assert_plays(page, "#motion-skeleton")
+    page.click("#motion-generate")
+    assert_plays(page, "#motion-result")
+    assert_plays(page, "#motion-sbs")
+    page.wait_for_selector("#motion-status :text('Done')", timeout=60_000)
+    save_shot(page, "motion")
+
+
+@pytest.mark.realdata
+def test_motion_tab_with_an_uploaded_clip(page, shared_data):
+    """Upload a real clip; no screenshot here: nothing derived from the shared data may be committed."""
+    page.get_by_role("tab", name="Motion transfer").click()
+    before = page.evaluate(VIDEO_STATE, "#motion-result")
+    page.locator("#motion-choice").get_by_text("my clip").click()
+    page.locator("#motion-upload input[type=file]").set_input_files(str(shared_data / "driving" /
+                                                                         "musepose_dance.mp4"))
+    page.wait_for_selector("#motion-upload video", timeout=60_000)
+    page.click("#motion-generate")
+    page.wait_for_function("([sel, old]) => { const v = document.querySelector(sel + ' video');"
+                           " return !!v && !!v.currentSrc && v.currentSrc !== old; }",
+                           arg=["#motion-result", before["src"] if before else ""], timeout=240_000)
+    assert_plays(page, "#motion-result")
+    assert_plays(page, "#motion-sbs")
+    assert "Pose found" in page.inner_text("#motion-status") or "Done" in page.inner_text("#motion-status")

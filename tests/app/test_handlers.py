@@ -1,0 +1,88 @@
+"""Street tab handlers called directly (no server): load, scrub, relabel, click, undo; Stop; limits messages."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+import pytest
+
+from app import jobs, session
+from app.limits import Limits
+from app.street_tab import make_handlers, new_state, run_street
+from app.uploads import load_example
+from v2v.video import open_video
+
+ROOT = Path(__file__).resolve().parents[2]
+VEG, BUILDING, SKY = 21, 11, 23
+
+
+@pytest.fixture(scope="module")
+def handlers(app_models):
+    return make_handlers(Limits(max_frames=6))
+
+
+def test_load_scrub_relabel_click_undo(handlers, app_models):
+    h = handlers
+    out = h["on_load_example"]("street_scene_1", app_models["street"], new_state())
+    state = out[0]
+    vol = state["volume"]
+    assert vol.num_frames == 24 and out[1].shape == (256, 512, 3)  # shown at 2x
+    color, editor, pair = h["on_frame"](5, state)
+    assert editor["background"].shape == color.shape and pair is None
+    n_veg = int((vol.labels == VEG).sum())
+    state, *_ = h["on_relabel"]("tree", "building", "all frames", 0, 0, 3, state)
+    assert (state["volume"].labels == VEG).sum() == 0
+    sky = state["volume"].labels[3] == SKY
+    ys, xs = np.nonzero(sky)
+    evt = SimpleNamespace(index=[int(xs[0]) * 2, int(ys[0]) * 2])  # click coordinates are display pixels
+    state, *_ = h["on_click"]("vegetation", "this frame", 0, 0, 3, state, evt)
+    after = state["volume"].labels[3]
+    assert after[ys[0], xs[0]] == VEG and 0 <= (after == SKY).sum() < sky.sum() // 2
+    assert (state["volume"].labels[2] == SKY).sum() > sky.sum() // 2  # other frames keep their sky
+    assert len(state["volume"].ops) == 2
+    state, *_ = h["on_undo"](3, state)
+    state, *_ = h["on_undo"](3, state)
+    assert (state["volume"].labels == VEG).sum() == n_veg
+    with pytest.raises(gr.Error, match="nothing to undo"):
+        h["on_undo"](3, state)
+    with pytest.raises(gr.Error, match="no truck|there is no"):
+        h["on_relabel"]("bus", "car", "all frames", 0, 0, 0, state)
+    with pytest.raises(gr.Error, match="outside the video"):
+        h["on_relabel"]("road", "car", "frame range", 10, 99, 0, state)
+    with pytest.raises(gr.Error, match="load a street example"):
+        h["on_relabel"]("road", "car", "all frames", 0, 0, 0, new_state())
+    session.remove_dir(state["dir"])
+
+
+def test_stop_keeps_the_frames_made_so_far(app_models):
+    limits = Limits(max_frames=12)
+    vol = load_example(ROOT / "assets" / "examples" / "street_scene_1", (256, 128), limits)
+    work = session.new_dir()
+    cancel = session.start_job("test-session")
+    events = []
+    for ev in run_street(vol, app_models["street"], work, "s", limits, cancel=cancel):
+        events.append(ev)
+        if ev["event"] == "frame" and ev["done"] == 3:
+            assert session.stop_job("test-session")
+    session.end_job("test-session", cancel)
+    done = events[-1]
+    assert done["stopped"] and 3 <= done["frames"] < 12 and "Stopped after" in done["status"]
+    assert open_video(done["video"]).num_frames == done["frames"]
+    assert not [p for p in work.iterdir() if p.name.startswith(".")]  # no temp files left behind
+    assert not session.stop_job("test-session")  # the job is gone
+    session.remove_dir(work)
+    assert not work.exists()
+
+
+def test_a_failing_job_leaves_no_video(app_models, tmp_path):
+    class Broken:
+        def frames(self, source, **kwargs):
+            yield {"index": 0, "image": np.zeros((8, 8, 3), np.uint8)}
+            raise ValueError("model exploded")
+
+    with pytest.raises(ValueError, match="exploded"):
+        list(jobs.synthesize(Broken(), None, tmp_path, "x", 10.0, 5))
+    assert list(tmp_path.iterdir()) == []
