@@ -19,7 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
-MAX_AGE_S = 6 * 3600
+MAX_AGE_S = 6 * 3600  # browser sessions (their state also removes them when it expires)
+API_MAX_AGE_S = 3600  # folders of API calls ("api-*"): their outputs have been copied to gradio's cache by then
 _ROOT = Path(os.environ.get("V2V_APP_TMP") or Path(tempfile.gettempdir()) / "v2v-studio")
 _created: set[Path] = set()
 _jobs: dict[str, threading.Event] = {}
@@ -51,14 +52,16 @@ def remove_dir(path: str | Path | None) -> None:
             _created.discard(p)
 
 
-def sweep(max_age_s: float = MAX_AGE_S) -> None:
-    """Remove working folders older than ``max_age_s`` (left by a process that died)."""
+def sweep(max_age_s: float = MAX_AGE_S, api_max_age_s: float = API_MAX_AGE_S) -> None:
+    """Remove working folders older than ``max_age_s`` (left by a process that died), API call folders older than
+    ``api_max_age_s``."""
     if not _ROOT.is_dir():
         return
     now = time.time()
     for p in _ROOT.iterdir():
         try:
-            if p.is_dir() and now - p.stat().st_mtime > max_age_s:
+            age = api_max_age_s if p.name.startswith("api-") else max_age_s
+            if p.is_dir() and now - p.stat().st_mtime > age:
                 shutil.rmtree(p, ignore_errors=True)
         except OSError:
             pass

@@ -104,7 +104,8 @@ def _after_load(state: dict):
     vol = state["volume"]
     color, editor, pair = frame_views(state, 0)
     present = [class_name(c) for c in vol.classes()]
-    return (state, color, editor, gr.update(value=pair), gr.Slider(minimum=0, maximum=vol.num_frames - 1, value=0,
+    canvas = (color.shape[1], color.shape[0])
+    return (state, color, gr.ImageEditor(value=editor, canvas_size=canvas), gr.update(value=pair), gr.Slider(minimum=0, maximum=vol.num_frames - 1, value=0,
                                                                    step=1, interactive=vol.num_frames > 1),
             info_text(vol), history_text(vol), gr.Dropdown(choices=present, value=present[0] if present else None),
             gr.Number(value=vol.num_frames - 1, maximum=vol.num_frames - 1))
@@ -348,15 +349,16 @@ def build(limits: Limits, state: gr.State) -> dict:
 
     loaded = [state, frame_img, editor, compare, frame, info, history, src, last]
     private = {"api_visibility": "private"}
-    load_ex.click(h["on_load_example"], [example, model, state], loaded, **private)
-    load_up.click(h["on_load_upload"], [labels_file, inst_file, model, state], loaded, **private)
-    frame.change(h["on_frame"], [frame, state], [frame_img, editor, compare], show_progress="hidden", **private)
+    light = {"concurrency_limit": None, **private}  # quick numpy work on the session's own state
+    load_ex.click(h["on_load_example"], [example, model, state], loaded, **light)
+    load_up.click(h["on_load_upload"], [labels_file, inst_file, model, state], loaded, **light)
+    frame.change(h["on_frame"], [frame, state], [frame_img, editor, compare], show_progress="hidden", **light)
     edited = [state, frame_img, editor, compare, history, src]
-    relabel_btn.click(h["on_relabel"], [src, dst, scope, first, last, frame, state], edited, **private)
-    frame_img.select(h["on_click"], [region_to, scope, first, last, frame, state], edited, **private)
-    paint_btn.click(h["on_paint"], [editor, scope, first, last, frame, state], edited, **private)
-    undo_btn.click(h["on_undo"], [frame, state], [state, frame_img, editor, compare, history], **private)
-    reset_btn.click(h["on_reset"], [frame, state], [state, frame_img, editor, compare, history], **private)
+    relabel_btn.click(h["on_relabel"], [src, dst, scope, first, last, frame, state], edited, **light)
+    frame_img.select(h["on_click"], [region_to, scope, first, last, frame, state], edited, **light)
+    paint_btn.click(h["on_paint"], [editor, scope, first, last, frame, state], edited, **light)
+    undo_btn.click(h["on_undo"], [frame, state], [state, frame_img, editor, compare, history], **light)
+    reset_btn.click(h["on_reset"], [frame, state], [state, frame_img, editor, compare, history], **light)
     gen_btn.click(h["on_generate"], [model, seed, extras, frame, state],
                   [preview, video, status_md, compare, flow_video, mask_video, state], concurrency_id="synthesis",
                   show_progress_on=[video],

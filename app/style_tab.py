@@ -221,8 +221,9 @@ def build(limits: Limits, state: gr.State, street: dict) -> dict:
     compare = gr.ImageSlider(label="Before / after the last roll", format="png", height=300, type="numpy")
 
     private = {"api_visibility": "private"}
-    find_btn.click(h["on_find"], [state, style_state], [style_state, gallery, selected, compare], **private)
-    gallery.select(h["on_select"], [style_state], [style_state, selected], **private)
+    light = {"concurrency_limit": None, **private}
+    find_btn.click(h["on_find"], [state, style_state], [style_state, gallery, selected, compare], **light)
+    gallery.select(h["on_select"], [style_state], [style_state, selected], **light)
     outs = [style_state, preview, video, status_md, compare, gallery]
     heavy = {"concurrency_id": "synthesis", "show_progress_on": [video], **private}
     dice_one.click(h["on_reroll_selected"], [state, style_state, street["model"], seed], outs, **heavy)

@@ -77,6 +77,17 @@ def test_stop_keeps_the_frames_made_so_far(app_models):
     assert not work.exists()
 
 
+def test_flow_and_mask_videos(app_models):
+    limits = Limits(max_frames=4)
+    vol = load_example(ROOT / "assets" / "examples" / "street_scene_2", (256, 128), limits)
+    work = session.new_dir()
+    done = list(run_street(vol, app_models["street"], work, "s", limits, extras=True))[-1]
+    assert set(done["extras"]) == {"flow", "mask"}
+    for path in (done["video"], *done["extras"].values()):
+        assert open_video(path).num_frames == 4
+    session.remove_dir(work)
+
+
 def test_a_failing_job_leaves_no_video(app_models, tmp_path):
     class Broken:
         def frames(self, source, **kwargs):
