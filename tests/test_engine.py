@@ -272,3 +272,17 @@ def test_face_frame_folder(shared_data, tmp_path):
     assert e.kind == "face"
     frames = list(e.frames(e.open(shared_data / "face_vid2vid_example" / "test_img" / "0001", frames="0:3")))
     assert len(frames) == 3 and frames[0]["labels_color"].max() == 255
+
+
+def test_bench_stream_reports_speed_and_flat_memory(capsys):
+    import argparse
+    import json
+
+    from v2v.bench import stream
+
+    args = argparse.Namespace(frames=12, preset="street_256", size="64x32", precision="bf16", no_fast=False,
+                              output=None, threads=0, seed=0, json=True)
+    assert stream.run(args) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["frames"] == 12 and result["frames_per_s"] > 0 and result["peak_rss_mb"] > 0
+    assert result["rss_growth_mb"] < 50

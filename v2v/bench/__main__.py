@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ["generator"]
+BENCHMARKS = ["generator", "stream"]
 
 
 def main(argv=None) -> int:

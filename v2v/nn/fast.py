@@ -3,26 +3,33 @@
 **One-hot lookup.** The first 7×7 convolution of the label encoder (and of the foreground encoder and the
 first-frame generator) reads one-hot label channels: for a pixel p, the contribution of the one-hot channels of
 frame f is ``sum over the 49 taps (ky, kx) of W[:, f·C + id_f(p + offset), ky, kx]`` — a per-class kernel
-lookup, not a dense product over 35 mostly-zero channels. :class:`OneHotConv` computes it with ``embedding_bag``
-over a table of those kernel columns (49 rows summed per pixel). Inside a region of one class (no other class
-within the kernel's reach, with the conv's reflection padding) the 49 rows are always the same, so their sum is
-precomputed per class and such pixels need one row; only pixels near a class boundary read all 49. The other
-input channels (instance edges, style features) go through an ordinary convolution, and the bias is added once.
+lookup, not a dense product over 35 mostly-zero channels. :class:`OneHotLookup` computes it with ``embedding_bag``
+over a table of those kernel columns. Inside a region of one class (no other class within the kernel's reach, with
+the conv's reflection padding) the 49 rows are always the same, so their sum is precomputed per class and such
+pixels read one row; only pixels near a class boundary read all 49. The other input channels (instance edges,
+style features) go through an ordinary convolution, and the bias is added once. Layers that read the same input
+(a scale's label and foreground encoders) share one lookup, their kernels side by side in the tables.
 
 The layer needs the class ids behind its input. They are handed over with :func:`one_hot_hint` (the
-:class:`~v2v.pipeline.Synthesizer` does it for every step): inside the block, an OneHotConv that receives exactly
-that tensor object uses the ids; any other input (a coarser pyramid level with soft labels, a padded copy, a caller
-without a hint) goes through the plain convolution, so results never depend on the hint being right about some
-other tensor.
+:class:`~v2v.pipeline.Synthesizer` does it for every step): inside the block, a :class:`OneHotConv` that receives
+exactly that tensor object uses the ids; any other input (a coarser pyramid level with soft labels, a padded copy,
+a caller without a hint) goes through the plain convolution, so results never depend on the hint being right
+about some other tensor.
+
+In float32 the lookup is several times faster than the convolution. With bf16 matrix units (AMX on recent Xeons,
+tensor cores) a dense convolution over the 108 mostly-zero channels can be as fast or faster, so by default
+(``one_hot="auto"``) each lookup times both ways on its first calls and keeps the faster one.
+
+**Reflection padding in bf16.** Under CPU autocast PyTorch pads in float32; :class:`ReflectConv` pads in the
+dtype the convolution computes in (padding copies values, so the result is the same).
 
 **Instance norm at batch size 1** equals batch normalisation with the statistics of the batch; PyTorch's batch-norm
 kernel is several times faster than its instance-norm kernel on channels-last tensors, so :class:`FastInstanceNorm`
 uses it for single images.
 
-:func:`enable_fast_inference` applies both to a ModuleDict from ``build_generators``; state dict keys and parameters
-are unchanged (the layers keep their own weights), so training code never sees a difference — but call it on
-inference copies only: the lookup tables are rebuilt when the weights change, the point is that the fast layers
-skip autograd-friendly dense work.
+:func:`enable_fast_inference` applies all of this in place to a ModuleDict from ``build_generators``. Parameters and
+state dict keys are unchanged (the fast layers share the original Parameters), and the lookup tables are rebuilt
+when the weights change; still, it is meant for inference copies — training keeps the plain layers.
 """
 from __future__ import annotations
 
@@ -64,16 +71,6 @@ def _reflect_index(n: int, pad: int, device) -> torch.Tensor:
 
 def _boundary(ids: torch.Tensor, k: int) -> torch.Tensor:
     """(B, H, W) bool: pixels whose k×k reflection-padded neighbourhood holds more than one class."""
-    if ids.device.type == "cpu" and int(ids.max()) < 256 and int(ids.min()) >= 0:
-        import cv2  # a 7x7 min/max filter on bytes is much faster in OpenCV; BORDER_REFLECT_101 is torch's "reflect"
-
-        kernel = np.ones((k, k), np.uint8)
-        out = []
-        for frame in ids.to(torch.uint8).numpy():
-            hi = cv2.dilate(frame, kernel, borderType=cv2.BORDER_REFLECT_101)
-            lo = cv2.erode(frame, kernel, borderType=cv2.BORDER_REFLECT_101)
-            out.append(torch.from_numpy(hi != lo))
-        return torch.stack(out)
     p = k // 2
     f = ids.unsqueeze(1).float()
     padded = F.pad(f, (p, p, p, p), mode="reflect")
@@ -83,7 +80,11 @@ def _boundary(ids: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def _lookup_plan(ids: torch.Tensor, k: int, num_classes: int) -> dict:
-    """Index tensors for the lookup of ids (B, F, H, W) with a k×k kernel (shared by every layer of one hint)."""
+    """Index tensors for the lookup of ids (B, F, H, W) with a k×k kernel (shared by every layer of one hint):
+    ``interior`` (B·H·W, F) rows of the interior table (the zero row where the pixel is a boundary pixel of that
+    frame), and per frame with boundary pixels their flat ``pixels`` and (N, k·k) ``rows`` of the tap table."""
+    if ids.device.type == "cpu" and num_classes <= 256:
+        return _lookup_plan_numpy(ids, k, num_classes)
     b, n_frames, h, w = ids.shape
     p = k // 2
     dev = ids.device
@@ -109,66 +110,212 @@ def _lookup_plan(ids: torch.Tensor, k: int, num_classes: int) -> dict:
     return {"interior": torch.stack(interior_idx, 1), "boundary": boundary, "shape": (b, h, w)}
 
 
-class OneHotConv(nn.Conv2d):
-    """A reflection-padded k×k convolution whose input starts with ``n_frames`` groups of ``frame_channels``
-    channels, the first ``num_classes`` of each group one-hot (then e.g. an instance-edge channel), followed by
-    any other channels. Shares the weight and bias Parameters of the convolution it replaces."""
+def _lookup_plan_numpy(ids: torch.Tensor, k: int, num_classes: int) -> dict:
+    """:func:`_lookup_plan` on the CPU with byte maps, OpenCV min/max filters and numpy window views (the index
+    work is a large part of the lookup's cost, and this is several times faster than torch indexing)."""
+    import cv2
+    from numpy.lib.stride_tricks import sliding_window_view
 
-    def __init__(self, conv: nn.Conv2d, num_classes: int, frame_channels: int, n_frames: int):
-        k = conv.kernel_size[0]
-        if (conv.kernel_size != (k, k) or k % 2 == 0 or conv.stride != (1, 1) or conv.dilation != (1, 1)
-                or conv.groups != 1 or conv.padding != (k // 2, k // 2) or conv.padding_mode != "reflect"):
-            raise ValueError("OneHotConv replaces stride-1, odd-kernel, reflection-padded convolutions only")
-        if n_frames * frame_channels > conv.in_channels or num_classes > frame_channels:
-            raise ValueError(f"a {conv.in_channels}-channel conv cannot read {n_frames} frames of {frame_channels}")
-        super().__init__(conv.in_channels, conv.out_channels, k, padding=k // 2, padding_mode="reflect",
-                         bias=conv.bias is not None, device="meta")
-        self.weight = conv.weight
-        self.bias = conv.bias
+    b, n_frames, h, w = ids.shape
+    p = k // 2
+    maps = ids.to(torch.uint8).numpy()
+    kernel = np.ones((k, k), np.uint8)
+    tap_rows = (np.arange(k * k, dtype=np.int64) * num_classes)
+    zero_row = n_frames * num_classes
+    interior = np.empty((b, h, w, n_frames), np.int64)
+    boundary = []
+    for f in range(n_frames):
+        pixels, rows = [], []
+        for i in range(b):
+            frame = maps[i, f]
+            edge = cv2.dilate(frame, kernel, borderType=cv2.BORDER_REFLECT_101) != \
+                cv2.erode(frame, kernel, borderType=cv2.BORDER_REFLECT_101)
+            interior[i, :, :, f] = np.where(edge, zero_row, frame.astype(np.int64) + f * num_classes)
+            ys, xs = np.nonzero(edge)
+            if len(ys):
+                windows = sliding_window_view(np.pad(frame, p, mode="reflect"), (k, k))
+                rows.append(windows[ys, xs].reshape(len(ys), k * k).astype(np.int64) + tap_rows)
+                pixels.append((i * h + ys) * w + xs)
+        if pixels:
+            boundary.append({"frame": f, "pixels": torch.from_numpy(np.concatenate(pixels)),
+                             "rows": torch.from_numpy(np.concatenate(rows))})
+    return {"interior": torch.from_numpy(interior.reshape(b * h * w, n_frames)), "boundary": boundary,
+            "shape": (b, h, w)}
+
+
+def _ranges(channels: list[int]) -> list[tuple[int, int]]:
+    """[35, 71, 107, 108, 109] -> [(35, 36), (71, 72), (107, 110)]."""
+    out: list[list[int]] = []
+    for c in channels:
+        if out and out[-1][1] == c:
+            out[-1][1] = c + 1
+        else:
+            out.append([c, c + 1])
+    return [(a, b) for a, b in out]
+
+
+class ReflectConv(nn.Conv2d):
+    """A reflection-padded convolution that pads in the dtype it computes in. (Under CPU autocast, PyTorch runs
+    reflection padding in float32: a bf16 activation would be padded into a float32 copy and cast back.)"""
+
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if self.padding_mode != "reflect" or not torch.is_autocast_enabled(x.device.type):
+            return super()._conv_forward(x, weight, bias)
+        dtype = torch.get_autocast_dtype(x.device.type)
+        with torch.autocast(x.device.type, enabled=False):
+            x = F.pad(x.to(dtype), self._reversed_padding_repeated_twice, mode="reflect")
+            return F.conv2d(x, weight.to(dtype), None if bias is None else bias.to(dtype), self.stride, 0,
+                            self.dilation, self.groups)
+
+
+class OneHotLookup:
+    """The lookup shared by the OneHotConv layers that read the same input (a scale's label encoder and foreground
+    encoder): one pass over the indices and one rest-channel convolution serve all of them, with their kernels
+    side by side in the tables."""
+
+    TRIALS = 3  # timed calls of each way in "auto" mode, after one warm-up call
+
+    def __init__(self, num_classes: int, frame_channels: int, n_frames: int, mode: str = "auto"):
+        if mode not in ("auto", "lookup", "dense"):
+            raise ValueError(f"one-hot mode must be auto, lookup or dense, got {mode!r}")
         self.num_classes, self.frame_channels, self.n_frames = num_classes, frame_channels, n_frames
-        onehot = [f * frame_channels + c for f in range(n_frames) for c in range(num_classes)]
-        self.register_buffer("rest_channels", torch.tensor(sorted(set(range(conv.in_channels)) - set(onehot)),
-                                                           dtype=torch.long, device=conv.weight.device),
-                             persistent=False)
+        self.mode = mode
+        self.members: list["OneHotConv"] = []
         self._tables: tuple | None = None
+        self._timings: list[tuple[float, float]] = []
 
-    def _build_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(interior (F·nc + 1, Cout): per-class sums of the 49 taps + a zero row; taps (F, k·k·nc, Cout))."""
-        key = (self.weight._version, self.weight.device, self.weight.data_ptr())
+    def add(self, conv: "OneHotConv") -> tuple[int, int]:
+        start = sum(m.out_channels for m in self.members)
+        self.members.append(conv)
+        return start, start + conv.out_channels
+
+    def tables(self, dtype: torch.dtype) -> dict:
+        """interior (F·nc + 1, C): per-class sums of the k·k taps, then a zero row; taps (F, k·k·nc, C); rest
+        weights (C, n_rest, k, k) in ``dtype``; bias (C,) or None — C the members' channels side by side."""
+        key = (dtype, *((m.weight._version, m.weight.data_ptr(), m.weight.device) for m in self.members))
         if self._tables is not None and self._tables[0] == key:
-            return self._tables[1], self._tables[2]
-        k, nc, fc, n = self.kernel_size[0], self.num_classes, self.frame_channels, self.n_frames
-        w = self.weight.detach().float()[:, : n * fc].reshape(self.out_channels, n, fc, k, k)[:, :, :nc]
-        taps = w.permute(1, 3, 4, 2, 0).reshape(n, k * k * nc, self.out_channels).contiguous()
-        interior = w.sum((3, 4)).permute(1, 2, 0).reshape(n * nc, self.out_channels)
-        interior = torch.cat([interior, interior.new_zeros(1, self.out_channels)]).contiguous()
-        self._tables = (key, interior, taps)
-        return interior, taps
+            return self._tables[1]
+        first = self.members[0]
+        k, nc, fc, n = first.kernel_size[0], self.num_classes, self.frame_channels, self.n_frames
+        weight = torch.cat([m.weight.detach().float() for m in self.members])
+        c = weight.shape[0]
+        w = weight[:, : n * fc].reshape(c, n, fc, k, k)[:, :, :nc]
+        interior = w.sum((3, 4)).permute(1, 2, 0).reshape(n * nc, c)
+        biases = [m.bias for m in self.members]
+        out = {"interior": torch.cat([interior, interior.new_zeros(1, c)]).contiguous(),
+               "taps": w.permute(1, 3, 4, 2, 0).reshape(n, k * k * nc, c).contiguous(),
+               "rest": weight[:, first.rest_channels].to(dtype).contiguous(memory_format=torch.channels_last),
+               "dense": weight.to(dtype).contiguous(memory_format=torch.channels_last),
+               "bias": None if any(b is None for b in biases) else torch.cat([b.detach().float() for b in biases])}
+        self._tables = (key, out)
+        return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hint = _current_hint(x)
-        if hint is None or hint["ids"].shape[1] != self.n_frames or hint["ids"].shape[-2:] != x.shape[-2:]:
-            return super().forward(x)
-        k = self.kernel_size[0]
+    def __call__(self, x: torch.Tensor, hint: dict, compute_dtype: torch.dtype) -> torch.Tensor:
+        """(B, C, H, W) output of all members for ``x`` (cached in the hint for the other members).
+
+        ``mode="auto"`` times both ways on the first calls and keeps the faster: with bf16 matrix units (AMX,
+        tensor cores) a dense convolution over the one-hot channels can beat the lookup, in float32 it never
+        does. Both give the same result up to rounding."""
+        cached = hint["cache"].get(id(self))
+        if cached is not None:
+            return cached
+        if self.mode == "auto":
+            out = self._trial(x, hint, compute_dtype)
+        elif self.mode == "lookup":
+            out = self._lookup(x, hint, compute_dtype)
+        else:
+            out = self._dense(x, compute_dtype)
+        hint["cache"][id(self)] = out
+        return out
+
+    def _trial(self, x: torch.Tensor, hint: dict, compute_dtype: torch.dtype) -> torch.Tensor:
+        import time
+
+        sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
+        t0 = time.perf_counter()
+        out = self._lookup(x, hint, compute_dtype)
+        sync()
+        t1 = time.perf_counter()
+        self._dense(x, compute_dtype)
+        sync()
+        t2 = time.perf_counter()
+        self._timings.append((t1 - t0, t2 - t1))
+        if len(self._timings) > self.TRIALS:  # the first pair was the warm-up
+            lookup = sum(t for t, _ in self._timings[1:])
+            dense = sum(t for _, t in self._timings[1:])
+            self.mode = "lookup" if lookup <= dense else "dense"
+        return out
+
+    def _dense(self, x: torch.Tensor, compute_dtype: torch.dtype) -> torch.Tensor:
+        first = self.members[0]
+        t = self.tables(compute_dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            pad = F.pad(x.to(compute_dtype), first._reversed_padding_repeated_twice, mode="reflect")
+            bias = None if t["bias"] is None else t["bias"].to(compute_dtype)
+            return F.conv2d(pad, t["dense"], bias)
+
+    def _lookup(self, x: torch.Tensor, hint: dict, compute_dtype: torch.dtype) -> torch.Tensor:
+        first = self.members[0]
+        k = first.kernel_size[0]
         plan_key = ("plan", k, self.num_classes)
         plan = hint["cache"].get(plan_key)
         if plan is None:
             plan = hint["cache"][plan_key] = _lookup_plan(hint["ids"].to(x.device), k, self.num_classes)
-        interior, taps = self._build_tables()
+        t = self.tables(compute_dtype)
         b, h, w = plan["shape"]
-        out = F.embedding_bag(plan["interior"], interior, mode="sum")  # (B·H·W, Cout), pixels in NHWC order
+        c = t["interior"].shape[1]
+        out = F.embedding_bag(plan["interior"], t["interior"], mode="sum")  # (B·H·W, C), pixels in NHWC order
         for part in plan["boundary"]:
-            out.index_add_(0, part["pixels"], F.embedding_bag(part["rows"], taps[part["frame"]], mode="sum"))
-        if self.bias is not None:
-            out += self.bias.float()
-        out = out.view(b, h, w, self.out_channels).permute(0, 3, 1, 2)  # a channels-last view
-        if len(self.rest_channels):
-            rest = x.index_select(1, self.rest_channels)
-            w_rest = self.weight.index_select(1, self.rest_channels)
-            out = out + self._conv_forward(rest, w_rest, None)
+            out.index_add_(0, part["pixels"], F.embedding_bag(part["rows"], t["taps"][part["frame"]], mode="sum"))
+        if t["bias"] is not None:
+            out += t["bias"]
+        out = out.view(b, h, w, c).permute(0, 3, 1, 2)  # a channels-last view
+        if len(first.rest_ranges):
+            rest = torch.cat([x[:, a:e] for a, e in first.rest_ranges], 1).to(compute_dtype)
+            with torch.autocast(x.device.type, enabled=False):
+                pad = F.pad(rest, first._reversed_padding_repeated_twice, mode="reflect")
+                out = torch.add(F.conv2d(pad, t["rest"]), out)
+        return out.to(compute_dtype)
+
+
+class OneHotConv(ReflectConv):
+    """A reflection-padded k×k convolution whose input starts with ``n_frames`` groups of ``frame_channels``
+    channels, the first ``num_classes`` of each group one-hot (then e.g. an instance-edge channel), followed by
+    any other channels. Shares the weight and bias Parameters of the convolution it replaces; with a hint for its
+    input it computes through its :class:`OneHotLookup` (possibly shared with other layers)."""
+
+    def __init__(self, conv: nn.Conv2d, lookup: OneHotLookup):
+        k = conv.kernel_size[0]
+        if (conv.kernel_size != (k, k) or k % 2 == 0 or conv.stride != (1, 1) or conv.dilation != (1, 1)
+                or conv.groups != 1 or conv.padding != (k // 2, k // 2) or conv.padding_mode != "reflect"):
+            raise ValueError("OneHotConv replaces stride-1, odd-kernel, reflection-padded convolutions only")
+        n, fc, nc = lookup.n_frames, lookup.frame_channels, lookup.num_classes
+        if n * fc > conv.in_channels or nc > fc:
+            raise ValueError(f"a {conv.in_channels}-channel conv cannot read {n} frames of {fc}")
+        if lookup.members and (lookup.members[0].in_channels, lookup.members[0].kernel_size) != \
+                (conv.in_channels, conv.kernel_size):
+            raise ValueError("the layers of one OneHotLookup must read the same input with the same kernel")
+        super().__init__(conv.in_channels, conv.out_channels, k, padding=k // 2, padding_mode="reflect",
+                         bias=conv.bias is not None, device="meta")
+        self.weight = conv.weight
+        self.bias = conv.bias
+        onehot = {f * fc + c for f in range(n) for c in range(nc)}
+        rest = [c for c in range(conv.in_channels) if c not in onehot]
+        self.rest_ranges = _ranges(rest)  # the other channels as (start, stop) runs, gathered by slicing
+        self.register_buffer("rest_channels", torch.tensor(rest, dtype=torch.long, device=conv.weight.device),
+                             persistent=False)
+        self.lookup = lookup
+        self.channels = lookup.add(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hint = _current_hint(x)
+        if hint is None or hint["ids"].shape[1] != self.lookup.n_frames or hint["ids"].shape[-2:] != x.shape[-2:]:
+            return super().forward(x)
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) \
             else self.weight.dtype
-        return out.to(dtype)
+        out = self.lookup(x, hint, dtype)
+        a, b = self.channels
+        return out if (a, b) == (0, out.shape[1]) else out[:, a:b]
 
 
 class FastInstanceNorm(nn.InstanceNorm2d):
@@ -180,32 +327,35 @@ class FastInstanceNorm(nn.InstanceNorm2d):
         return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
 
-def _first_convs(networks: nn.ModuleDict, cfg) -> list[tuple[nn.Module, int]]:
-    """(ConvBlock, frames it reads) for every layer whose input starts with one-hot label frames."""
+def _first_convs(networks: nn.ModuleDict, cfg) -> list[tuple[list[nn.Module], int]]:
+    """([ConvBlocks reading the same input], frames it holds) for every input made of one-hot label frames."""
     found = []
     gen = networks["generator"] if "generator" in networks else None
     if gen is not None:
         for scale in gen.scales:
-            found.append((scale.label_encoder[0], cfg.n_past_frames + 1))
-            if hasattr(scale, "fg_encoder"):
-                found.append((scale.fg_encoder[0], cfg.n_past_frames + 1))
+            blocks = [scale.label_encoder[0]] + ([scale.fg_encoder[0]] if hasattr(scale, "fg_encoder") else [])
+            found.append((blocks, cfg.n_past_frames + 1))
     ff = networks["first_frame"] if "first_frame" in networks else None
     if ff is not None and getattr(ff, "input_channels", 0) in (0, None):
-        found.append((ff.global_net[0], 1))
-        found.extend((down[0], 1) for down in ff.local_down)
+        found.append(([ff.global_net[0]], 1))
+        found.extend(([down[0]], 1) for down in ff.local_down)
     return found
 
 
-def enable_fast_inference(networks: nn.ModuleDict, cfg) -> dict:
-    """Swap in the fast layers (in place); returns {"one_hot_convs": n, "instance_norms": m}."""
+def enable_fast_inference(networks: nn.ModuleDict, cfg, one_hot: str = "auto") -> dict:
+    """Swap in the fast layers (in place). ``one_hot``: "lookup", "dense" (a plain convolution over the one-hot
+    channels, still with bf16 padding) or "auto" (time both on the first frames, keep the faster).
+    Returns {"one_hot_convs", "instance_norms", "reflect_convs"}: how many layers were swapped."""
     convs = 0
     if cfg.labels.encoding == "onehot":
-        for block, n_frames in _first_convs(networks, cfg):
-            if isinstance(block.conv, OneHotConv):
+        for blocks, n_frames in _first_convs(networks, cfg):
+            if any(isinstance(block.conv, OneHotConv) for block in blocks):
                 continue
-            block.conv = OneHotConv(block.conv, cfg.labels.num_classes, cfg.frame_channels, n_frames)
-            convs += 1
-    norms = 0
+            lookup = OneHotLookup(cfg.labels.num_classes, cfg.frame_channels, n_frames, one_hot)
+            for block in blocks:
+                block.conv = OneHotConv(block.conv, lookup)
+                convs += 1
+    norms = reflect = 0
     for name in ("generator", "first_frame"):
         if name not in networks:
             continue
@@ -213,7 +363,19 @@ def enable_fast_inference(networks: nn.ModuleDict, cfg) -> dict:
             if type(m) is nn.InstanceNorm2d:
                 m.__class__ = FastInstanceNorm
                 norms += 1
-    return {"one_hot_convs": convs, "instance_norms": norms}
+            elif type(m) is nn.Conv2d and m.padding_mode == "reflect":
+                m.__class__ = ReflectConv
+                reflect += 1
+    return {"one_hot_convs": convs, "instance_norms": norms, "reflect_convs": reflect}
+
+
+def one_hot_modes(networks: nn.Module) -> list[str]:
+    """The way each one-hot lookup computes: "lookup", "dense", or still "auto" (not decided yet)."""
+    seen: dict[int, str] = {}
+    for m in networks.modules():
+        if isinstance(m, OneHotConv):
+            seen.setdefault(id(m.lookup), m.lookup.mode)
+    return list(seen.values())
 
 
 def disable_fast_inference(networks: nn.ModuleDict) -> None:
@@ -227,3 +389,5 @@ def disable_fast_inference(networks: nn.ModuleDict) -> None:
                 setattr(m, name, plain)
         if type(m) is FastInstanceNorm:
             m.__class__ = nn.InstanceNorm2d
+        elif type(m) is ReflectConv:
+            m.__class__ = nn.Conv2d
