@@ -339,10 +339,11 @@ def build(limits: Limits, state: gr.State) -> dict:
         stop_btn = gr.Button("Stop", variant="stop", scale=1)
     status_md = gr.Markdown("", elem_id="street-status")
     with gr.Row():
-        preview = gr.Image(label="Live preview", format="png", interactive=False, height=260)
+        preview = gr.Image(label="Live preview", format="png", interactive=False, height=240)
         video = gr.Video(label="Generated video (H.264)", format="mp4", autoplay=True, loop=True,
-                         buttons=["download"], height=260, elem_id="street-video")
-    compare = gr.ImageSlider(label="Before / after (this frame)", format="png", height=300, type="numpy")
+                         buttons=["download"], height=240, elem_id="street-video")
+        compare = gr.ImageSlider(label="Before / after (the frame on the slider)", format="png", height=240,
+                                 type="numpy", max_height=240)
     with gr.Row():
         flow_video = gr.Video(label="Flow (warp) video", format="mp4", visible=False, height=200)
         mask_video = gr.Video(label="Occlusion mask video", format="mp4", visible=False, height=200)

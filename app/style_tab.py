@@ -215,10 +215,11 @@ def build(limits: Limits, state: gr.State, street: dict) -> dict:
             stop_btn = gr.Button("Stop", variant="stop")
     status_md = gr.Markdown("", elem_id="style-status")
     with gr.Row():
-        preview = gr.Image(label="Live preview", format="png", interactive=False, height=260)
-        video = gr.Video(label="Result", format="mp4", autoplay=True, loop=True, buttons=["download"], height=260,
+        preview = gr.Image(label="Live preview", format="png", interactive=False, height=240)
+        video = gr.Video(label="Result", format="mp4", autoplay=True, loop=True, buttons=["download"], height=240,
                          elem_id="style-video")
-    compare = gr.ImageSlider(label="Before / after the last roll", format="png", height=300, type="numpy")
+        compare = gr.ImageSlider(label="Before / after the last roll", format="png", height=240, type="numpy",
+                                 max_height=240)
 
     private = {"api_visibility": "private"}
     light = {"concurrency_limit": None, **private}

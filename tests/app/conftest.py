@@ -52,7 +52,17 @@ def build_tiny_models(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def app_models(tmp_path_factory) -> dict:
-    """{"street": name, "pose": name, "tiny": bool}."""
+    """{"street": name, "pose": name, "tiny": bool}: V2V_TEST_MODELS_DIR's models when set (e.g. to take
+    screenshots with other models), else the shipped ones, else tiny random ones."""
+    chosen = os.environ.get("V2V_TEST_MODELS_DIR", "").strip()
+    if chosen:
+        from app.models import find_models
+
+        os.environ["V2V_MODELS_DIR"] = chosen
+        found = {kind: [m.name for m in find_models(kind)] for kind in ("street", "pose")}
+        if not all(found.values()):
+            pytest.fail(f"V2V_TEST_MODELS_DIR={chosen} needs a street and a pose model, found {found}")
+        return {"street": found["street"][0], "pose": found["pose"][0], "tiny": False}
     if shipped_models_present():
         os.environ.pop("V2V_MODELS_DIR", None)
         return {**SHIPPED, "tiny": False}
