@@ -103,8 +103,12 @@ class Op:
     shape: tuple[int, int] = (0, 0)
 
     def describe(self) -> str:
-        span = "all frames" if self.frames is None else (
-            f"frame {self.frames[0]}" if self.frames[0] == self.frames[1] else f"frames {self.frames[0]}-{self.frames[1]}")
+        if self.frames is None:
+            span = "all frames"
+        elif self.frames[0] == self.frames[1]:
+            span = f"frame {self.frames[0]}"
+        else:
+            span = f"frames {self.frames[0]}-{self.frames[1]}"
         if self.kind == "class":
             return f"{class_name(self.from_id)} -> {class_name(self.to_id)} ({span})"
         if self.kind == "region":

@@ -98,7 +98,7 @@ def load_limits(env: Mapping[str, str] | None = None) -> Limits:
         try:
             value = kind(text)
         except ValueError:
-            raise UserError(f"{var}={text!r} is not a {kind.__name__}") from None
+            raise UserError(f"{var}={text!r} is not a {'whole number' if kind is int else 'number'}") from None
         if value <= 0:
             raise UserError(f"{var} must be positive, got {text}")
         values[field_name] = value

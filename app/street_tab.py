@@ -6,18 +6,16 @@ volume, and the last generated frames. The style tab works on the same state.
 """
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
 from v2v.errors import UserError
-from v2v.labels import CITYSCAPES
 
 from . import jobs, session
 from .common import (BRUSH_CLASSES, class_choices, display_scale, enlarge, hex_color, palette_legend, status)
-from .editing import LabelVolume, Op, apply_op, class_id, class_name, paint_op, parse_relabel, replay
+from .editing import LabelVolume, Op, apply_op, class_id, class_name, paint_op, replay
 from .errors import user_facing
 from .examples import street_example_dirs
 from .limits import Limits
@@ -105,8 +103,8 @@ def _after_load(state: dict):
     color, editor, pair = frame_views(state, 0)
     present = [class_name(c) for c in vol.classes()]
     canvas = (color.shape[1], color.shape[0])
-    return (state, color, gr.ImageEditor(value=editor, canvas_size=canvas), gr.update(value=pair), gr.Slider(minimum=0, maximum=vol.num_frames - 1, value=0,
-                                                                   step=1, interactive=vol.num_frames > 1),
+    slider = gr.Slider(minimum=0, maximum=vol.num_frames - 1, value=0, step=1, interactive=vol.num_frames > 1)
+    return (state, color, gr.ImageEditor(value=editor, canvas_size=canvas), gr.update(value=pair), slider,
             info_text(vol), history_text(vol), gr.Dropdown(choices=present, value=present[0] if present else None),
             gr.Number(value=vol.num_frames - 1, maximum=vol.num_frames - 1))
 
@@ -299,7 +297,8 @@ def build(limits: Limits, state: gr.State) -> dict:
                                 info=None if models else "no street model installed")
             info = gr.Markdown("Load an example to start.")
         with gr.Column(scale=2, min_width=400):
-            frame_img = gr.Image(label="Labels of this frame (click a region to relabel it)", format="png", elem_id="street-frame",
+            frame_img = gr.Image(label="Labels of this frame (click a region to relabel it)", format="png",
+                                 elem_id="street-frame",
                                  interactive=False, buttons=["fullscreen"], height=300)
             frame = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False)
     with gr.Accordion("2. Edit the labels", open=True):
@@ -368,6 +367,3 @@ def build(limits: Limits, state: gr.State) -> dict:
     return {"model": model, "example": example, "load_example": load_ex, "video": video, "seed": seed,
             "handlers": h, "load_inputs": [example, model, state], "load_outputs": loaded}
 
-
-def random_seed() -> int:
-    return random.randint(0, 2**31 - 1)

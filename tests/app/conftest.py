@@ -6,6 +6,7 @@ Everything the app writes goes under this session's tmp folder (V2V_APP_TMP, GRA
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -22,6 +23,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {"street": "street_256", "pose": "dancer_256"}
 TEST_MAX_FRAMES = 12
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_app_tmp():
+    yield
+    shutil.rmtree(_TMP, ignore_errors=True)
 
 
 def shipped_models_present() -> bool:

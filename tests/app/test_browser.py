@@ -1,5 +1,6 @@
 """The app in a real browser (Debian chromium driven by playwright): one generation per tab, the videos play,
-and screenshots of each tab go to docs/screenshots/ (each kept under 500 KB)."""
+and screenshots of each tab go to docs/screenshots/ (each kept under 500 KB) — only when real models run (the
+shipped ones or V2V_TEST_MODELS_DIR's); with the tiny random test models they go to a temp folder."""
 from __future__ import annotations
 
 import io
@@ -21,6 +22,11 @@ VIDEO_READY = """(sel) => { const v = document.querySelector(sel + ' video');
 VIDEO_STATE = """(sel) => { const v = document.querySelector(sel + ' video');
   return v ? {ready: v.readyState, duration: v.duration, time: v.currentTime, error: v.error && v.error.code,
               src: v.currentSrc} : null; }"""
+
+
+@pytest.fixture(scope="module")
+def shots(app_models, tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots") if app_models["tiny"] else SHOTS
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +60,14 @@ def assert_plays(pg, selector: str, timeout_s: float = 180) -> dict:
     return second
 
 
-def save_shot(pg, name: str, top_selector: str | None = None) -> Path:
-    """Screenshot of the page (from ``top_selector`` down when given), written as PNG under 500 KB."""
+def save_shot(pg, folder: Path, name: str) -> Path:
+    """Screenshot of the whole page, written as PNG under 500 KB (fewer colours when needed)."""
     from PIL import Image
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     png = pg.screenshot(full_page=True)
     image = Image.open(io.BytesIO(png)).convert("RGB")
-    path = SHOTS / f"{name}.png"
+    path = folder / f"{name}.png"
     for colors in (None, 256, 128, 64):
         out = image if colors is None else image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
         buf = io.BytesIO()
@@ -73,16 +79,16 @@ def save_shot(pg, name: str, top_selector: str | None = None) -> Path:
     return path
 
 
-def test_street_tab_generates_a_playable_video(page):
+def test_street_tab_generates_a_playable_video(page, shots):
     page.wait_for_selector("#street-frame img", timeout=60_000)  # the first example loads by itself
     page.click("#street-generate")
     state = assert_plays(page, "#street-video")
     assert state["src"].endswith(".mp4")
     page.wait_for_selector("#street-status :text('Done')", timeout=60_000)
-    save_shot(page, "street")
+    save_shot(page, shots, "street")
 
 
-def test_style_tab_rerolls_an_object(page):
+def test_style_tab_rerolls_an_object(page, shots):
     page.get_by_role("tab", name="Style").click()
     page.click("#style-find")
     page.wait_for_selector("#style-gallery button img, #style-gallery img", timeout=60_000)
@@ -91,10 +97,10 @@ def test_style_tab_rerolls_an_object(page):
     page.click("#style-dice-one")
     assert_plays(page, "#style-video")
     page.wait_for_selector("#style-status :text('Done')", timeout=60_000)
-    save_shot(page, "style")
+    save_shot(page, shots, "style")
 
 
-def test_motion_tab_dances_the_procedural_motion(page):
+def test_motion_tab_dances_the_procedural_motion(page, shots):
     page.get_by_role("tab", name="Motion transfer").click()
     page.locator("#motion-choice").get_by_text("procedural dance").click()
     page.click("#motion-extract")
@@ -103,7 +109,7 @@ def test_motion_tab_dances_the_procedural_motion(page):
     assert_plays(page, "#motion-result")
     assert_plays(page, "#motion-sbs")
     page.wait_for_selector("#motion-status :text('Done')", timeout=60_000)
-    save_shot(page, "motion")
+    save_shot(page, shots, "motion")
 
 
 @pytest.mark.realdata

@@ -1,7 +1,6 @@
 """Street tab handlers called directly (no server): load, scrub, relabel, click, undo; Stop; limits messages."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
