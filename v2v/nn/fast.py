@@ -20,8 +20,8 @@ In float32 the lookup is several times faster than the convolution. With bf16 ma
 tensor cores) a dense convolution over the 108 mostly-zero channels can be as fast or faster, so by default
 (``one_hot="auto"``) each lookup times both ways on its first calls and keeps the faster one.
 
-**Reflection padding in bf16.** Under CPU autocast PyTorch pads in float32; :class:`ReflectConv` pads in the
-dtype the convolution computes in (padding copies values, so the result is the same).
+**Convolutions** (:class:`FastConv`) pad in the dtype they compute in (under CPU autocast PyTorch pads in float32)
+and keep their weights prepacked for oneDNN on the CPU.
 
 **Instance norm at batch size 1** equals batch normalisation with the statistics of the batch; PyTorch's batch-norm
 kernel is several times faster than its instance-norm kernel on channels-last tensors, so :class:`FastInstanceNorm`
@@ -154,18 +154,53 @@ def _ranges(channels: list[int]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
-class ReflectConv(nn.Conv2d):
-    """A reflection-padded convolution that pads in the dtype it computes in. (Under CPU autocast, PyTorch runs
-    reflection padding in float32: a bf16 activation would be padded into a float32 copy and cast back.)"""
+class FastConv(nn.Conv2d):
+    """A convolution for inference: it pads (reflection or zeros) and computes in the dtype autocast asks for —
+    under CPU autocast PyTorch would run reflection padding in float32, turning a bf16 activation into a float32
+    copy and back — and on the CPU it keeps its weights prepacked in oneDNN's blocked layout (eager PyTorch
+    reorders them at every call; for the small feature maps of the residual blocks that is a third of the time).
+    Prepacking uses ``torch.ops.mkldnn._convolution_pointwise``; where that is unavailable the layer falls back
+    to ``F.conv2d``. Either way the arithmetic is the convolution's."""
+
+    _packed: tuple | None = None
+    _prepack_failed = False
+
+    def _prepacked(self, weight: torch.Tensor, dtype: torch.dtype, padding: tuple[int, int]) -> torch.Tensor | None:
+        if self._prepack_failed or not torch.backends.mkldnn.is_available():
+            return None
+        key = (dtype, weight._version, weight.data_ptr(), padding)
+        if self._packed is not None and self._packed[0] == key:
+            return self._packed[1]
+        try:
+            w = weight.detach().to(dtype).contiguous(memory_format=torch.channels_last).to_mkldnn()
+            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(w, list(padding), list(self.stride),
+                                                               list(self.dilation), self.groups, None)
+        except (RuntimeError, AttributeError, NotImplementedError):
+            self._prepack_failed = True
+            return None
+        self._packed = (key, packed)
+        return packed
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        if self.padding_mode != "reflect" or not torch.is_autocast_enabled(x.device.type):
+        if self.padding_mode not in ("reflect", "zeros"):
             return super()._conv_forward(x, weight, bias)
-        dtype = torch.get_autocast_dtype(x.device.type)
-        with torch.autocast(x.device.type, enabled=False):
-            x = F.pad(x.to(dtype), self._reversed_padding_repeated_twice, mode="reflect")
-            return F.conv2d(x, weight.to(dtype), None if bias is None else bias.to(dtype), self.stride, 0,
-                            self.dilation, self.groups)
+        dev = x.device.type
+        dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else weight.dtype
+        with torch.autocast(dev, enabled=False):
+            x = x.to(dtype)
+            padding = tuple(self.padding)
+            if self.padding_mode == "reflect":
+                x = F.pad(x, self._reversed_padding_repeated_twice, mode="reflect")
+                padding = (0, 0)
+            b = None if bias is None else bias.to(dtype)
+            packed = self._prepacked(weight, dtype, padding) if dev == "cpu" else None
+            if packed is not None:
+                try:
+                    return torch.ops.mkldnn._convolution_pointwise(x, packed, b, list(padding), list(self.stride),
+                                                                   list(self.dilation), self.groups, "none", [], "")
+                except (RuntimeError, NotImplementedError):
+                    self._prepack_failed = True
+            return F.conv2d(x, weight.to(dtype), b, self.stride, padding, self.dilation, self.groups)
 
 
 class OneHotLookup:
@@ -205,54 +240,40 @@ class OneHotLookup:
         out = {"interior": torch.cat([interior, interior.new_zeros(1, c)]).contiguous(),
                "taps": w.permute(1, 3, 4, 2, 0).reshape(n, k * k * nc, c).contiguous(),
                "rest": weight[:, first.rest_channels].to(dtype).contiguous(memory_format=torch.channels_last),
-               "dense": weight.to(dtype).contiguous(memory_format=torch.channels_last),
                "bias": None if any(b is None for b in biases) else torch.cat([b.detach().float() for b in biases])}
         self._tables = (key, out)
         return out
 
     def __call__(self, x: torch.Tensor, hint: dict, compute_dtype: torch.dtype) -> torch.Tensor:
-        """(B, C, H, W) output of all members for ``x`` (cached in the hint for the other members).
+        """(B, C, H, W) lookup output of all members for ``x`` (cached in the hint for the other members).
 
-        ``mode="auto"`` times both ways on the first calls and keeps the faster: with bf16 matrix units (AMX,
-        tensor cores) a dense convolution over the one-hot channels can beat the lookup, in float32 it never
-        does. Both give the same result up to rounding."""
+        In ``mode="auto"`` the first calls also time the members' dense convolutions, and after a warm-up and
+        TRIALS timed calls the faster way is kept: with bf16 matrix units (AMX, tensor cores) a dense
+        convolution over the mostly-zero one-hot channels can beat the lookup; in float32 it does not."""
         cached = hint["cache"].get(id(self))
         if cached is not None:
             return cached
-        if self.mode == "auto":
-            out = self._trial(x, hint, compute_dtype)
-        elif self.mode == "lookup":
-            out = self._lookup(x, hint, compute_dtype)
-        else:
-            out = self._dense(x, compute_dtype)
-        hint["cache"][id(self)] = out
-        return out
-
-    def _trial(self, x: torch.Tensor, hint: dict, compute_dtype: torch.dtype) -> torch.Tensor:
         import time
 
-        sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
-        t0 = time.perf_counter()
+        cuda = x.device.type == "cuda"
+        # CPU time of the process: on a busy machine wall time measures the neighbours as much as the layers
+        clock = time.perf_counter if cuda else time.process_time
+        sync = torch.cuda.synchronize if cuda else (lambda: None)
+        t0 = clock()
         out = self._lookup(x, hint, compute_dtype)
-        sync()
-        t1 = time.perf_counter()
-        self._dense(x, compute_dtype)
-        sync()
-        t2 = time.perf_counter()
-        self._timings.append((t1 - t0, t2 - t1))
-        if len(self._timings) > self.TRIALS:  # the first pair was the warm-up
-            lookup = sum(t for t, _ in self._timings[1:])
-            dense = sum(t for _, t in self._timings[1:])
-            self.mode = "lookup" if lookup <= dense else "dense"
+        hint["cache"][id(self)] = out
+        if self.mode == "auto":
+            sync()
+            t1 = clock()
+            for m in self.members:
+                FastConv.forward(m, x)
+            sync()
+            self._timings.append((t1 - t0, clock() - t1))
+            if len(self._timings) > self.TRIALS:  # the first pair was the warm-up
+                lookup = sum(t for t, _ in self._timings[1:])
+                dense = sum(t for _, t in self._timings[1:])
+                self.mode = "lookup" if lookup <= dense else "dense"
         return out
-
-    def _dense(self, x: torch.Tensor, compute_dtype: torch.dtype) -> torch.Tensor:
-        first = self.members[0]
-        t = self.tables(compute_dtype)
-        with torch.autocast(x.device.type, enabled=False):
-            pad = F.pad(x.to(compute_dtype), first._reversed_padding_repeated_twice, mode="reflect")
-            bias = None if t["bias"] is None else t["bias"].to(compute_dtype)
-            return F.conv2d(pad, t["dense"], bias)
 
     def _lookup(self, x: torch.Tensor, hint: dict, compute_dtype: torch.dtype) -> torch.Tensor:
         first = self.members[0]
@@ -278,7 +299,7 @@ class OneHotLookup:
         return out.to(compute_dtype)
 
 
-class OneHotConv(ReflectConv):
+class OneHotConv(FastConv):
     """A reflection-padded k×k convolution whose input starts with ``n_frames`` groups of ``frame_channels``
     channels, the first ``num_classes`` of each group one-hot (then e.g. an instance-edge channel), followed by
     any other channels. Shares the weight and bias Parameters of the convolution it replaces; with a hint for its
@@ -310,6 +331,8 @@ class OneHotConv(ReflectConv):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hint = _current_hint(x)
         if hint is None or hint["ids"].shape[1] != self.lookup.n_frames or hint["ids"].shape[-2:] != x.shape[-2:]:
+            return super().forward(x)
+        if self.lookup.mode == "dense":
             return super().forward(x)
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) \
             else self.weight.dtype
@@ -345,7 +368,7 @@ def _first_convs(networks: nn.ModuleDict, cfg) -> list[tuple[list[nn.Module], in
 def enable_fast_inference(networks: nn.ModuleDict, cfg, one_hot: str = "auto") -> dict:
     """Swap in the fast layers (in place). ``one_hot``: "lookup", "dense" (a plain convolution over the one-hot
     channels, still with bf16 padding) or "auto" (time both on the first frames, keep the faster).
-    Returns {"one_hot_convs", "instance_norms", "reflect_convs"}: how many layers were swapped."""
+    Returns {"one_hot_convs", "instance_norms", "convs"}: how many layers were swapped."""
     convs = 0
     if cfg.labels.encoding == "onehot":
         for blocks, n_frames in _first_convs(networks, cfg):
@@ -355,7 +378,7 @@ def enable_fast_inference(networks: nn.ModuleDict, cfg, one_hot: str = "auto") -
             for block in blocks:
                 block.conv = OneHotConv(block.conv, lookup)
                 convs += 1
-    norms = reflect = 0
+    norms = plain = 0
     for name in ("generator", "first_frame"):
         if name not in networks:
             continue
@@ -363,10 +386,10 @@ def enable_fast_inference(networks: nn.ModuleDict, cfg, one_hot: str = "auto") -
             if type(m) is nn.InstanceNorm2d:
                 m.__class__ = FastInstanceNorm
                 norms += 1
-            elif type(m) is nn.Conv2d and m.padding_mode == "reflect":
-                m.__class__ = ReflectConv
-                reflect += 1
-    return {"one_hot_convs": convs, "instance_norms": norms, "reflect_convs": reflect}
+            elif type(m) is nn.Conv2d and m.padding_mode in ("reflect", "zeros"):
+                m.__class__ = FastConv
+                plain += 1
+    return {"one_hot_convs": convs, "instance_norms": norms, "convs": plain}
 
 
 def one_hot_modes(networks: nn.Module) -> list[str]:
@@ -389,5 +412,7 @@ def disable_fast_inference(networks: nn.ModuleDict) -> None:
                 setattr(m, name, plain)
         if type(m) is FastInstanceNorm:
             m.__class__ = nn.InstanceNorm2d
-        elif type(m) is ReflectConv:
+        elif type(m) is FastConv:
+            m.__dict__.pop("_packed", None)
+            m.__dict__.pop("_prepack_failed", None)
             m.__class__ = nn.Conv2d
