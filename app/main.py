@@ -16,6 +16,7 @@ if __package__ in (None, ""):  # run as a script: make the project root importab
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse  # noqa: E402
+import signal  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
@@ -72,6 +73,11 @@ def launch(demo: gr.Blocks, limits: Limits | None = None, **kwargs):
     return demo.launch(css=CSS, theme=gr.themes.Soft(), **kwargs)
 
 
+def _exit_on_sigterm(*_) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second signal must not interrupt the cleanup
+    sys.exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="vid2vid studio web app")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
@@ -85,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     configure_torch()
+    # SIGTERM (e.g. a container stopping) exits like Ctrl-C, so the session folders are removed (atexit)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     launch(build_app(limits), limits, server_name=args.host, server_port=args.port, share=args.share)
     return 0
 
