@@ -2,8 +2,9 @@
 
 Accepted: a shipped example name, a zip of label PNGs (8-bit Cityscapes labelIds, or colour PNGs in the Cityscapes
 palette) with an optional zip of instance PNGs (16-bit ids, or vid2vid's 8-bit maps with 255 = none), a single
-label PNG, or a colourised label video (compression blurs colours, so each pixel takes the nearest palette colour
-and the upload is refused when too many pixels are far from every palette colour).
+label PNG, or a colourised label video. Frames are read with the engine's own readers
+(:func:`v2v.inputs.clip.read_label_png`, :class:`~v2v.inputs.clip.PaletteSnapper`): colours snap to the nearest
+palette colour, and a frame is refused when too many of its pixels are far from every palette colour.
 
 Label and instance maps are resized with nearest neighbour (ids never blend). Without instance maps, every
 connected region of a "thing" class (car, person, ...) becomes its own instance in each frame; the style tracker
@@ -20,15 +21,13 @@ import numpy as np
 
 from v2v.dataset_format import list_frames
 from v2v.errors import UserError
-from v2v.inputs.street import _read_instances, _read_labels
-from v2v.labels import CITYSCAPES, canonical_color_ids
+from v2v.inputs.clip import PaletteSnapper, read_instance_png, read_label_png
+from v2v.labels import CITYSCAPES
 from v2v.video import VIDEO_EXTS, open_video
 
 from .editing import THINGS, LabelVolume
 from .limits import Limits
 
-VIDEO_FAR = 60.0  # a decoded label-video pixel farther than this from every palette colour is "unknown"
-VIDEO_MAX_UNKNOWN = 0.05  # share of unknown pixels above which a video is not a label video
 DEFAULT_FPS = 17.0
 
 
@@ -81,18 +80,6 @@ def components_as_instances(labels: np.ndarray) -> np.ndarray:
     return inst
 
 
-def snap_video_frame(rgb: np.ndarray) -> tuple[np.ndarray, float]:
-    """A decoded colour label frame -> (ids, share of pixels farther than VIDEO_FAR from every palette colour)."""
-    ids = canonical_color_ids(CITYSCAPES)
-    pal = CITYSCAPES.palette()[ids].astype(np.int32)
-    colors, inverse = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)
-    d = ((colors[:, None, :].astype(np.int32) - pal[None]) ** 2).sum(-1)
-    nearest = d.argmin(1)
-    far = np.sqrt(d[np.arange(len(colors)), nearest]) > VIDEO_FAR
-    inverse = inverse.reshape(-1)
-    return ids[nearest][inverse].reshape(rgb.shape[:2]).astype(np.uint8), float(far[inverse].mean())
-
-
 def _volume(labels: list[np.ndarray], instances: list[np.ndarray] | None, fps: float, name: str) -> LabelVolume:
     lab = np.stack(labels).astype(np.uint8)
     inst = np.stack(instances).astype(np.int32) if instances is not None else \
@@ -113,8 +100,9 @@ def load_label_folder(labels_dir: Path, instances_dir: Path | None, size: tuple[
             raise UserError(f"the instance maps have {len(inst_files)} frames but the labels have {len(files)}; "
                             "upload matching zips (or no instance zip)")
     labels, instances = [], [] if inst_files is not None else None
+    snapper = PaletteSnapper(CITYSCAPES)
     for k, f in enumerate(files):
-        arr = _read_labels(f)
+        arr = read_label_png(f, CITYSCAPES, snapper)
         if k == 0:
             limits.check_resolution((arr.shape[1], arr.shape[0]), f"label frame {f.name}")
             first_shape = arr.shape
@@ -123,7 +111,7 @@ def load_label_folder(labels_dir: Path, instances_dir: Path | None, size: tuple[
                             f"{first_shape[1]}x{first_shape[0]}; all frames need one size")
         labels.append(_resize_ids(arr, size))
         if inst_files is not None:
-            inst = _read_instances(inst_files[k])
+            inst = read_instance_png(inst_files[k])
             if inst.shape != arr.shape:
                 raise UserError(f"instance map {inst_files[k].name} is {inst.shape[1]}x{inst.shape[0]} but label "
                                 f"frame {f.name} is {arr.shape[1]}x{arr.shape[0]}")
@@ -136,13 +124,9 @@ def load_label_video(path: Path, size: tuple[int, int], limits: Limits) -> Label
     limits.check_resolution(stream.size, f"the label video {path.name}")
     limits.check_duration(stream.num_frames, stream.fps, f"the label video {path.name}")
     limits.check_label_frames(stream.num_frames, f"the label video {path.name}")
-    labels = []
-    for k, rgb in enumerate(stream):
-        ids, unknown = snap_video_frame(cv2.resize(rgb, tuple(size), interpolation=cv2.INTER_NEAREST))
-        if unknown > VIDEO_MAX_UNKNOWN:
-            raise UserError(f"{path.name} does not look like a Cityscapes colour label video: {unknown:.0%} of the "
-                            f"pixels of frame {k} are far from every palette colour")
-        labels.append(ids)
+    snapper = PaletteSnapper(CITYSCAPES)
+    labels = [snapper(cv2.resize(rgb, tuple(size), interpolation=cv2.INTER_NEAREST), f"{path.name} frame {k}")
+              for k, rgb in enumerate(stream)]
     return _volume(labels, None, stream.fps, Path(path).stem)
 
 

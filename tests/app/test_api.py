@@ -167,7 +167,7 @@ def test_bad_dance_clips_give_clear_errors(client, bad_files, name, match, app_m
 
 
 def test_bad_label_uploads_give_clear_errors_and_the_server_keeps_serving(client, bad_files):
-    with pytest.raises(AppError, match="not in the cityscapes palette"):
+    with pytest.raises(AppError, match="a.png is not a colourised label map"):
         client.predict("", handle_file(str(bad_files["colours"])), None, "", 0, "", api_name="/synthesize_street")
     with pytest.raises(AppError, match="notes.mp4 is not a readable video"):  # server paths are not shown
         client.predict("", handle_file(str(bad_files["text"])), None, "", 0, "", api_name="/synthesize_street")

@@ -9,7 +9,7 @@ import pytest
 
 from app.editing import Op, apply_op, class_id, paint_op, parse_relabel, replay
 from app.limits import Limits, load_limits
-from app.uploads import components_as_instances, load_upload, snap_video_frame
+from app.uploads import components_as_instances, load_upload
 from v2v.errors import UserError
 from v2v.labels import CITYSCAPES, colorize
 
@@ -97,14 +97,6 @@ def test_components_become_instances():
     assert len(np.unique(inst)) == 3 and inst[0, 0] != inst[6, 6]
 
 
-def test_snap_video_frame_reports_unknown_colours():
-    lab = np.full((8, 8), ROAD, np.uint8)
-    ids, unknown = snap_video_frame(colorize(lab) + 3)
-    assert (ids == ROAD).all() and unknown == 0
-    _, unknown = snap_video_frame(np.full((8, 8, 3), (255, 255, 255), np.uint8))
-    assert unknown == 1.0
-
-
 def _zip(path, files):
     with zipfile.ZipFile(path, "w") as zf:
         for name, arr in files.items():
@@ -136,7 +128,7 @@ def test_unknown_colours_and_ids_are_refused(tmp_path):
     bad = np.zeros((8, 8, 3), np.uint8)
     bad[:] = (1, 200, 77)
     z = _zip(tmp_path / "c.zip", {"a.png": bad})
-    with pytest.raises(UserError, match="palette"):
+    with pytest.raises(UserError, match="not a colourised label map"):
         load_upload(z, None, tmp_path / "w", (64, 32), Limits())
     z = _zip(tmp_path / "i.zip", {"a.png": np.full((8, 8), 99, np.uint8)})
     with pytest.raises(UserError, match="outside"):
