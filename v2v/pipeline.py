@@ -7,7 +7,8 @@ Only L+1 encoded frames and L outputs per scale are kept, so memory does not gro
 
 For one-hot label sets every step declares the class ids behind the generator inputs (``v2v.nn.fast.one_hot_hint``),
 so networks prepared with ``v2v.nn.fast.enable_fast_inference`` compute their first convolution as a lookup.
-``channels_last`` hands the networks channels-last inputs (faster oneDNN convolutions on CPU).
+``channels_last`` hands the networks channels-last inputs (faster oneDNN convolutions on CPU); with bf16 precision
+the encoded frames are kept in bf16.
 """
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ class Synthesizer:
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """An encoded frame or feature map as the networks read it: in bf16 already when they compute in bf16
+        (one-hot maps and edges are exact), channels-last when asked — once per frame, not once per window."""
+        return self._layout(x.to(torch.bfloat16) if self.precision == "bf16" else x)
+
     @torch.inference_mode()
     def step(self, labels: torch.Tensor, instances: torch.Tensor | None = None, mask: torch.Tensor | None = None,
              features: torch.Tensor | None = None) -> dict:
@@ -61,9 +67,9 @@ class Synthesizer:
         """
         cfg, L = self.cfg, self.cfg.n_past_frames
         dev = self.device
-        enc = conditioning.encode(cfg, labels.to(dev), None if instances is None else instances.to(dev))
+        enc = self._prepare(conditioning.encode(cfg, labels.to(dev), None if instances is None else instances.to(dev)))
         fg = conditioning.fg_mask(cfg, labels.to(dev), None if mask is None else mask.to(dev).float())
-        feats = None if features is None else features.to(dev)
+        feats = None if features is None else self._prepare(features.to(dev))
         self.frames.append(enc)
         onehot = cfg.labels.encoding == "onehot"
         if onehot:

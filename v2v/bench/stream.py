@@ -2,7 +2,8 @@
 
 Streams N synthetic label frames through :class:`v2v.engine.Engine` with a random-weight model of the preset
 (exported and loaded like a real one) and reports throughput and memory: ``frames_per_s`` (all frames after
-loading), ``steady_frames_per_s`` (after the first 10 frames), ``peak_rss_mb`` (``resource.getrusage`` max RSS of
+loading), ``steady_frames_per_s`` (after the first 10 frames), ``cpu_seconds_per_frame`` (CPU time of the
+process, all threads: on a busy machine a steadier measure of the work than wall time), ``peak_rss_mb`` (``resource.getrusage`` max RSS of
 the process) and ``rss_growth_mb`` between 10 % and 100 % of the frames (memory must not grow with the video).
 The labels are a slowly scrolling Voronoi segmentation with instance ids, made on the fly (nothing is stored).
 ``--output OUT.mp4`` also encodes the video (Engine.synthesize) instead of only generating frames.
@@ -100,13 +101,14 @@ def run(args) -> int:
         if done == early:
             marks["rss_early"] = _current_rss_mb()
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if args.output:
         engine.synthesize(clip, args.output, progress=progress)
     else:
         for _ in engine.frames(clip, progress=progress, extras=False):
             pass
     end = time.perf_counter()
+    cpu = time.process_time() - cpu_start
     seconds = end - start
     n0, t10 = marks.get("steady", (0, start))
     steady = (args.frames - n0) / max(end - t10, 1e-9) if args.frames > n0 else None
@@ -114,6 +116,7 @@ def run(args) -> int:
               "fast": not args.no_fast, "threads": torch.get_num_threads(), "frames": args.frames,
               "seconds": round(seconds, 3), "frames_per_s": round(args.frames / seconds, 3),
               "steady_frames_per_s": round(steady, 3) if steady else None, "load_seconds": round(load_s, 3),
+              "cpu_seconds_per_frame": round(cpu / args.frames, 4),
               "peak_rss_mb": round(_rss_mb(), 1),
               "rss_growth_mb": round(_current_rss_mb() - marks.get("rss_early", _current_rss_mb()), 1),
               "encoded": bool(args.output)}
