@@ -43,18 +43,18 @@ PRESETS: dict[str, dict] = {
         "label_set": "cityscapes", "use_instance": True, "ngf": 64, "n_downsample": 3, "n_blocks": 9,
         "n_scales": 1, "norm": "batch", "use_foreground": True,
     },
-    # CPU demo models.
+    # CPU demo models: small enough to train on 2 cores and to ship (fp16 export <= 20 MB).
     "street_256": {
-        "label_set": "cityscapes", "use_instance": True, "ngf": 32, "n_downsample": 3, "n_blocks": 6,
+        "label_set": "cityscapes", "use_instance": True, "ngf": 16, "n_downsample": 3, "n_blocks": 6,
         "n_scales": 1, "norm": "instance", "use_foreground": True,
-        "first_frame": {"ngf": 32, "n_downsample": 3, "n_blocks": 4},
+        "first_frame": {"ngf": 16, "n_downsample": 3, "n_blocks": 4},
         "encoder": {"enabled": True, "feat_nc": 3, "nef": 16, "n_downsample": 3},
         "discriminator": {"ndf": 32, "num_D": 2, "n_layers": 3, "n_scales_temporal": 2, "norm": "instance"},
     },
     "dancer_256": {
-        "label_set": "pose", "use_instance": False, "ngf": 32, "n_downsample": 3, "n_blocks": 6,
+        "label_set": "pose", "use_instance": False, "ngf": 16, "n_downsample": 3, "n_blocks": 6,
         "n_scales": 1, "norm": "instance", "use_foreground": False,
-        "first_frame": {"ngf": 32, "n_downsample": 3, "n_blocks": 4},
+        "first_frame": {"ngf": 16, "n_downsample": 3, "n_blocks": 4},
         "discriminator": {"ndf": 32, "num_D": 2, "n_layers": 3, "n_scales_temporal": 2, "norm": "instance"},
     },
 }
