@@ -80,7 +80,8 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> dict:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{weights} is corrupt or not a safetensors file ({e}); re-export the model") from None
-    nets = build_generators(cfg)
+    with torch.device("meta"):  # shapes only: the weights come from the file (no wasted random init)
+        nets = build_generators(cfg)
     own = nets.state_dict()
     state = {k: v for k, v in tensors.items() if k in own}
     extra = {k: v for k, v in tensors.items() if k not in own}
@@ -92,5 +93,5 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> dict:
         if v.shape != own[k].shape:
             raise UserError(f"{weights}: tensor {k!r} has shape {tuple(v.shape)}, the config needs "
                             f"{tuple(own[k].shape)}")
-    nets.load_state_dict({k: v.float() for k, v in state.items()})
+    nets.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
     return {"config": cfg, "networks": nets.to(device).eval(), "meta": meta, "extra": extra}
