@@ -30,7 +30,7 @@ def decode(path):
 def test_synthesize_with_relabel_extras_and_range(setup, tmp_path, capsys):
     out = tmp_path / "out.mp4"
     assert run(setup, out, "--relabel", "vegetation=building", "--relabel", "7=8", "--save-extras",
-               "--frames", "1:4", "--style-seed", "3", "--json") == 0
+               "--frames", "1:4", "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["frames"] == 3 and report["output"] == str(out)
     for name in ("out.mp4", "out_flow.mp4", "out_mask.mp4", "out_warped.mp4"):
@@ -102,3 +102,30 @@ def test_cityscapes_vid2vid_sequence(shared_data, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["size"] == [256, 128] and report["fps"] == 17.0
     assert decode(out) == ("h264", 4, (256, 128))
+
+
+def test_style_flags(setup, tmp_path, capsys):
+    """--style-seed / --reroll / --reroll-seed reach the style sampler; errors are one line."""
+    from test_style import contrast_bank
+
+    from v2v.checkpoint import export_model, load_model
+
+    model = load_model(setup["model"])
+    styled = export_model(tmp_path / "styled", model["config"], model["networks"], meta={"size": [64, 32]},
+                          extra_tensors=contrast_bank().to_tensors())
+    base = ["synthesize", "--checkpoint", str(styled), "--input", str(setup["labels"]), "--precision", "fp32"]
+    assert main(base + ["--output", str(tmp_path / "a.mp4"), "--style-seed", "3"]) == 0
+    assert main(base + ["--output", str(tmp_path / "b.mp4"), "--style-seed", "3"]) == 0
+    assert main(base + ["--output", str(tmp_path / "c.mp4"), "--style-seed", "3", "--reroll", "1",
+                        "--reroll-seed", "9"]) == 0
+    frames = {k: [f.to_ndarray(format="rgb24") for f in av.open(str(tmp_path / f"{k}.mp4")).decode(video=0)]
+              for k in "abc"}
+    assert all((x == y).all() for x, y in zip(frames["a"], frames["b"]))  # same seed, same video
+    assert any((x != y).any() for x, y in zip(frames["a"], frames["c"]))  # the re-rolled car changes
+    assert main(base + ["--output", str(tmp_path / "d.mp4"), "--reroll", "1", "--reroll-seed", "1",
+                        "--reroll-seed", "2"]) == 2
+    assert "one --reroll-seed per --reroll" in capsys.readouterr().err
+    assert main(base[:2] + [str(setup["model"])] + base[3:] + ["--output", str(tmp_path / "e.mp4"),
+                                                              "--style-seed", "1"]) == 2
+    assert "no style mixtures" in capsys.readouterr().err
+    assert not (tmp_path / "d.mp4").exists() and not (tmp_path / "e.mp4").exists()

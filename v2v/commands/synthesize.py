@@ -25,6 +25,13 @@ def register(sub) -> None:
     p.add_argument("--relabel", action="append", default=[], metavar="FROM=TO",
                    help="replace a class everywhere, by name or id (e.g. vegetation=building); repeatable")
     p.add_argument("--style-seed", type=int, default=None, help="seed of the per-object style draws")
+    p.add_argument("--reroll", type=int, action="append", default=[], metavar="TRACK_ID",
+                   help="draw this object's style anew, keeping every other object's (ids: `v2v style tracks`)")
+    p.add_argument("--reroll-seed", type=int, action="append", default=[], metavar="M",
+                   help="seed of each --reroll (in order; default 1)")
+    p.add_argument("--style-from", metavar="IMAGE", help="use the per-class style of this real photo (RGB)")
+    p.add_argument("--style-from-labels", metavar="LABELS_PNG",
+                   help="label ids of the --style-from photo (default: the first input frame's labels)")
     p.add_argument("--size", help="output WIDTHxHEIGHT (default: the model's training size, else the input's)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
@@ -62,6 +69,35 @@ def check_output(path: Path) -> None:
         raise UserError(f"cannot create {path}: {parent} is not a folder")
 
 
+def style_request(args, mod, engine):
+    """The StyleRequest the style flags ask for, or None when none is given."""
+    if args.style_seed is None and not args.reroll and not args.style_from:
+        return None
+    if args.reroll_seed and len(args.reroll_seed) != len(args.reroll):
+        raise UserError(f"give one --reroll-seed per --reroll ({len(args.reroll)} rerolls, "
+                        f"{len(args.reroll_seed)} seeds), or none")
+    if mod is None or engine.config.feature_channels == 0:
+        raise UserError("this model has no style encoder: --style-seed/--reroll/--style-from need a street model "
+                        "trained with encoder.enabled")
+    if engine.style_bank is None and not args.style_from:
+        raise UserError(f"{args.checkpoint} has no style mixtures yet: run "
+                        f"`python -m v2v style fit --checkpoint {args.checkpoint} --dataset DS` first")
+    seeds = args.reroll_seed or [1] * len(args.reroll)
+    image = labels = None
+    if args.style_from:
+        from PIL import Image, UnidentifiedImageError
+        import numpy as np
+
+        try:
+            image = np.asarray(Image.open(args.style_from).convert("RGB"))
+            if args.style_from_labels:
+                labels = np.asarray(Image.open(args.style_from_labels))
+        except (OSError, UnidentifiedImageError) as e:
+            raise UserError(f"cannot read the style image: {e}") from None
+    return mod.StyleRequest(seed=args.style_seed or 0, rerolls=dict(zip(args.reroll, seeds)), from_image=image,
+                            from_labels=labels)
+
+
 def run(args) -> int:
     from ..engine import Engine, _style_module
     from .scene import parse_size
@@ -75,11 +111,7 @@ def run(args) -> int:
     engine = Engine.load(args.checkpoint, device=args.device, precision=args.precision)
     if size is not None:
         engine.check_size(size)
-    style = None
-    if args.style_seed is not None:
-        mod = _style_module()
-        if mod is not None:
-            style = mod.StyleRequest(seed=args.style_seed)
+    style = style_request(args, _style_module(), engine)
     kwargs = {"frames": args.frames, "sequence": args.sequence, "instances": args.instances, "fps": args.fps}
     if args.normalize_to:
         kwargs["normalize_stats"] = args.normalize_to
