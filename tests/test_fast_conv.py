@@ -163,7 +163,7 @@ def test_fast_networks_match_plain_ones(preset):
     assert counts["one_hot_convs"] == 2 * cfg.n_scales + 1 + cfg.first_frame.n_local_enhancers
     assert one_hot_modes(nets) == ["lookup"] * (cfg.n_scales + 1 + cfg.first_frame.n_local_enhancers)
     assert list(nets.state_dict()) == keys
-    assert (out - ref).abs().max() < 1e-5 and (out_ff - ref_ff).abs().max() < 1e-5
+    assert (out - ref).abs().max() < 5e-5 and (out_ff - ref_ff).abs().max() < 5e-5  # fp32 rounding, summed in another order
     disable_fast_inference(nets)
     assert not any(isinstance(m, (OneHotConv, FastConv, FastInstanceNorm)) for m in nets.modules())
     assert counts["convs"] > 0 and counts["instance_norms"] > 0

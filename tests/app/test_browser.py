@@ -21,7 +21,7 @@ VIDEO_READY = """(sel) => { const v = document.querySelector(sel + ' video');
   return !!v && v.readyState >= 2 && v.duration > 0; }"""
 VIDEO_STATE = """(sel) => { const v = document.querySelector(sel + ' video');
   return v ? {ready: v.readyState, duration: v.duration, time: v.currentTime, error: v.error && v.error.code,
-              src: v.currentSrc} : null; }"""
+              ended: v.ended, src: v.currentSrc} : null; }"""
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,11 @@ def assert_plays(pg, selector: str, timeout_s: float = 180) -> dict:
     first = pg.evaluate(VIDEO_STATE, selector)
     time.sleep(0.8)
     second = pg.evaluate(VIDEO_STATE, selector)
-    assert first["error"] is None and second["ready"] >= 2, second
-    assert second["duration"] > 0 and (second["time"] != first["time"] or second["duration"] > 0), (first, second)
+    # a short clip may already have ended (Chromium then reports readyState 1): playing means no error, a duration,
+    # and the playhead moved or reached the end
+    assert first["error"] is None and second["error"] is None, second
+    assert first["ready"] >= 2 or second["ready"] >= 2 or second["ended"], (first, second)
+    assert second["duration"] > 0 and (second["time"] > first["time"] or second["ended"]), (first, second)
     return second
 
 
