@@ -28,48 +28,31 @@ import numpy as np
 from ..config import check_size
 from ..errors import UserError
 from ..flow import dis_flow, flow_confidence
-from .pose import (SIZE_MULTIPLE, Progress, crop_frame, crop_points, fit_crop, open_clip, quiet_native_stderr,
-                   sequence_name, union_box)
+from .pose import (SIZE_MULTIPLE, MediaPipeSession, Progress, crop_frame, crop_points, fit_crop, open_clip,
+                   quiet_native_stderr, sequence_name, union_box)
 from .pose_render import SHIFT, face_contours
 
 FACE_CROP_SCALE = 2.5  # crop side / face width (vid2vid's face crop)
 CANNY_LOW, CANNY_HIGH = 60, 140
 
 
-class FaceTracker:
+class FaceTracker(MediaPipeSession):
     """MediaPipe FaceMesh in video mode (one face). Call it on consecutive RGB frames; use as a context manager."""
 
     def __init__(self):
         import mediapipe as mp
 
-        self._started = False
-        with quiet_native_stderr():
-            self._model = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                                          refine_landmarks=False, min_detection_confidence=0.5,
-                                                          min_tracking_confidence=0.5)
+        super().__init__(lambda: mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.5,
+            min_tracking_confidence=0.5))
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         """(468, 3) landmarks: x, y in pixels of ``rgb`` and visibility 1; None when no face is found."""
         h, w = rgb.shape[:2]
-        if self._started:
-            res = self._model.process(np.ascontiguousarray(rgb))
-        else:
-            with quiet_native_stderr():
-                res = self._model.process(np.ascontiguousarray(rgb))
-            self._started = True
+        res = self.process(rgb)
         if not res.multi_face_landmarks:
             return None
-        arr = np.array([(p.x * w, p.y * h, 1.0) for p in res.multi_face_landmarks[0].landmark], dtype=np.float64)
-        return arr
-
-    def close(self) -> None:
-        self._model.close()
-
-    def __enter__(self) -> "FaceTracker":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        return np.array([(p.x * w, p.y * h, 1.0) for p in res.multi_face_landmarks[0].landmark], dtype=np.float64)
 
 
 def face_region(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

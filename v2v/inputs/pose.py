@@ -210,7 +210,34 @@ def quiet_native_stderr():
         os.close(saved)
 
 
-class PoseTracker:
+class MediaPipeSession:
+    """One MediaPipe legacy solution in video mode: its native start-up logging silenced (construction and first
+    frame), ``process`` per frame, ``close``, and use as a context manager."""
+
+    def __init__(self, make_model: Callable[[], object]):
+        self._started = False
+        with quiet_native_stderr():
+            self._model = make_model()
+
+    def process(self, rgb: np.ndarray):
+        if self._started:
+            return self._model.process(np.ascontiguousarray(rgb))
+        with quiet_native_stderr():
+            res = self._model.process(np.ascontiguousarray(rgb))
+        self._started = True
+        return res
+
+    def close(self) -> None:
+        self._model.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class PoseTracker(MediaPipeSession):
     """MediaPipe Holistic in video mode; call it on consecutive RGB frames of one clip. Use as a context manager
     (or call :meth:`close`). ``segmentation`` adds the person mask."""
 
@@ -218,23 +245,16 @@ class PoseTracker:
         import mediapipe as mp
 
         self.segmentation = segmentation
-        self._started = False
-        with quiet_native_stderr():
-            self._model = mp.solutions.holistic.Holistic(
-                static_image_mode=False, model_complexity=model_complexity, smooth_landmarks=True,
-                enable_segmentation=segmentation, smooth_segmentation=True, refine_face_landmarks=False,
-                min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        super().__init__(lambda: mp.solutions.holistic.Holistic(
+            static_image_mode=False, model_complexity=model_complexity, smooth_landmarks=True,
+            enable_segmentation=segmentation, smooth_segmentation=True, refine_face_landmarks=False,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5))
 
     def __call__(self, rgb: np.ndarray) -> dict:
         """{"parts": {part: (N, 3) array of x, y (source pixels) and visibility, or None}, "mask": (H, W) uint8
         0/255 or None}."""
         h, w = rgb.shape[:2]
-        if self._started:
-            res = self._model.process(np.ascontiguousarray(rgb))
-        else:
-            with quiet_native_stderr():
-                res = self._model.process(np.ascontiguousarray(rgb))
-            self._started = True
+        res = self.process(rgb)
         parts = {}
         for part, field in (("body", "pose_landmarks"), ("left_hand", "left_hand_landmarks"),
                             ("right_hand", "right_hand_landmarks"), ("face", "face_landmarks")):
@@ -252,15 +272,6 @@ class PoseTracker:
         if self.segmentation and res.segmentation_mask is not None and parts["body"] is not None:
             mask = np.where(res.segmentation_mask > 0.5, 255, 0).astype(np.uint8)
         return {"parts": parts, "mask": mask}
-
-    def close(self) -> None:
-        self._model.close()
-
-    def __enter__(self) -> "PoseTracker":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def keypoints_dict(parts: dict, size: tuple[int, int]) -> dict:
