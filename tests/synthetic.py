@@ -28,7 +28,7 @@ def street_frames(n: int, size=(64, 32), seed: int = 0):
 
 
 def make_street_dataset(root: Path, frames: int = 8, size=(64, 32), sequences=("seqA",)) -> Path:
-    from v2v.flow import dis_flow, flow_confidence
+    from v2v.flow import ground_truth_flow
 
     with DatasetWriter(root, "street", size=size, fps=10, source="tests") as ds:
         for k, name in enumerate(sequences):
@@ -37,7 +37,6 @@ def make_street_dataset(root: Path, frames: int = 8, size=(64, 32), sequences=("
             for t, (labels, inst, image) in enumerate(street_frames(frames, size, seed=k)):
                 seq.add(t, labels=labels, instances=inst, image=image)
                 if prev is not None:
-                    f = dis_flow(image, prev)
-                    seq.add_flow(t, f, flow_confidence(image, prev, f))
+                    seq.add_flow(t, *ground_truth_flow(image, prev))
                 prev = image
     return root

@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 
 from .dataset_format import DatasetIndex, open_dataset
 from .errors import UserError
-from .flow import dis_flow, flow_confidence
+from .flow import ground_truth_flow
 
 
 def _crop_size(crop_size, size: tuple[int, int]) -> tuple[int, int] | None:
@@ -159,8 +159,8 @@ class VideoDataset(Dataset):
         if hit is not None:
             self._flow_cache.move_to_end(key)
             return hit
-        fl = dis_flow(image, prev, preset=self.flow_preset)
-        result = (fl.astype(np.float16), flow_confidence(image, prev, fl))
+        fl, conf = ground_truth_flow(image, prev, preset=self.flow_preset)
+        result = (fl.astype(np.float16), conf)
         if self.flow_cache_size:
             self._flow_cache[key] = result
             while len(self._flow_cache) > self.flow_cache_size:

@@ -98,6 +98,13 @@ def flow_confidence(target: np.ndarray, source: np.ndarray, flow: np.ndarray, th
     return (err < threshold).astype(np.uint8)
 
 
+def ground_truth_flow(target: np.ndarray, source: np.ndarray, preset: str = "medium") -> tuple[np.ndarray, np.ndarray]:
+    """The training target for flow: DIS backward flow from ``target`` to ``source`` and its confidence mask
+    (:func:`dis_flow` then :func:`flow_confidence`)."""
+    flow = dis_flow(target, source, preset)
+    return flow, flow_confidence(target, source, flow)
+
+
 def _color_wheel() -> np.ndarray:
     # Middlebury colour wheel: red-yellow-green-cyan-blue-magenta segments.
     segments = [(15, (255, 0, 0), (255, 255, 0)), (6, (255, 255, 0), (0, 255, 0)), (4, (0, 255, 0), (0, 255, 255)),

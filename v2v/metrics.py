@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from .flow import dis_flow, flow_confidence, warp
+from .flow import ground_truth_flow, warp
 
 
 def _t(frame: np.ndarray) -> torch.Tensor:
@@ -26,8 +26,8 @@ def warping_error(frames: list[np.ndarray], real_frames: list[np.ndarray]) -> fl
         raise ValueError("warping_error needs two equally long sequences of at least 2 frames")
     errs = []
     for t in range(1, len(frames)):
-        flow = dis_flow(real_frames[t], real_frames[t - 1])
-        conf = torch.from_numpy(flow_confidence(real_frames[t], real_frames[t - 1], flow)).float()
+        flow, conf = ground_truth_flow(real_frames[t], real_frames[t - 1])
+        conf = torch.from_numpy(conf).float()
         f = torch.from_numpy(flow).permute(2, 0, 1)[None]
         diff = ((_t(frames[t]) - warp(_t(frames[t - 1]), f)) ** 2).sum(1)[0]
         errs.append(float((diff * conf).sum() / conf.sum().clamp(min=1)))

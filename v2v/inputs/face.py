@@ -27,7 +27,7 @@ import numpy as np
 
 from ..config import check_size
 from ..errors import UserError
-from ..flow import dis_flow, flow_confidence
+from ..flow import ground_truth_flow
 from .pose import (SIZE_MULTIPLE, MediaPipeSession, Progress, crop_frame, crop_points, fit_crop, open_clip,
                    quiet_native_stderr, sequence_name, union_box)
 from .pose_render import SHIFT, face_contours
@@ -158,8 +158,7 @@ def prepare_face(video: str | Path, out: str | Path, size: tuple[int, int], fram
             sketch = draw_face_sketch(image, local[k], region[k])
             seq.add(k, labels=sketch, image=image, keypoints=face_keypoints(local[k], (w, h)))
             if prev is not None:
-                flow = dis_flow(image, prev)
-                seq.add_flow(k, flow, flow_confidence(image, prev, flow))
+                seq.add_flow(k, *ground_truth_flow(image, prev))
             prev = image
             if progress is not None:
                 progress(n + k + 1, 2 * n)

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..config import check_size
 from ..errors import UserError
-from ..flow import dis_flow, flow_confidence
+from ..flow import ground_truth_flow
 from .pose_normalize import apply_normalization, fit_normalization, scale_keypoints
 from .pose_render import render_pose
 
@@ -429,8 +429,7 @@ def prepare_pose(video: str | Path, out: str | Path, size: tuple[int, int], fram
                 mask = np.zeros((h, w), np.uint8)
             seq.add(k, labels=render_pose(keypoints[k]), image=image, mask=mask, keypoints=keypoints[k])
             if prev is not None:
-                flow = dis_flow(image, prev)
-                seq.add_flow(k, flow, flow_confidence(image, prev, flow))
+                seq.add_flow(k, *ground_truth_flow(image, prev))
             prev = image
             if progress is not None:
                 progress(n + k + 1, 2 * n)

@@ -16,19 +16,18 @@ import re
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
-import torch
 
 from ..config import check_size
 from ..dataset_format import IMAGE_EXTS, DatasetWriter, Sequence, list_frames, open_dataset
 from ..errors import UserError
-from ..flow import dis_flow, flow_confidence
+from ..flow import ground_truth_flow
 from ..labels import CITYSCAPES, check_label_ids, decolorize
+from .clip import read_instance_png
 
 SIZE_MULTIPLE = 32
 DEFAULT_FPS = 17.0  # Cityscapes video rate
@@ -92,15 +91,6 @@ def _read_labels(path: Path) -> np.ndarray:
     return arr.astype(np.uint8)
 
 
-def _read_instances(path: Path) -> np.ndarray:
-    arr = _imread(path, cv2.IMREAD_UNCHANGED)
-    if arr.ndim == 3:
-        arr = arr[:, :, 0]
-    if arr.dtype == np.uint8:
-        arr = np.where(arr == 255, 0, arr)  # vid2vid's 8-bit maps: 255 = no instance
-    return arr.astype(np.uint16)
-
-
 def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
     """RGB uint8 at ``size`` (W, H). JPEGs much larger than the target decode at 1/2, 1/4 or 1/8 scale (libjpeg
     does this in the DCT domain, several times faster), then get area-averaged to the exact size."""
@@ -134,7 +124,7 @@ def _load(seq: Sequence, i: int, size: tuple[int, int]) -> dict:
     labels = _read_labels(seq.labels[i])
     out = {"labels": _resize(labels, size, smooth=False), "source_size": (labels.shape[1], labels.shape[0])}
     if seq.instances is not None:
-        inst = _read_instances(seq.instances[i])
+        inst = read_instance_png(seq.instances[i]).astype(np.uint16)
         if inst.shape != labels.shape:
             raise UserError(f"sequence {seq.name!r}: instance map {seq.instances[i]} is {inst.shape[1]}x"
                             f"{inst.shape[0]} but label map {seq.labels[i]} is {labels.shape[1]}x{labels.shape[0]}")
@@ -142,18 +132,6 @@ def _load(seq: Sequence, i: int, size: tuple[int, int]) -> dict:
     if seq.images is not None:
         out["image"] = _read_image(seq.images[i], size)
     return out
-
-
-@contextmanager
-def single_torch_thread():
-    """Run torch on one thread for a while. The small per-frame tensor ops of ``flow_confidence`` are ~100x
-    slower with a multi-threaded OpenMP pool on a busy machine (measured: 110 ms vs 1 ms at 256x128)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _read_ahead(pool: ThreadPoolExecutor, seq: Sequence, size: tuple[int, int], depth: int):
@@ -215,7 +193,7 @@ def prepare_street(out: str | Path, size: tuple[int, int], labels_dir: str | Pat
     source_size = None
     start = time.perf_counter()
     done = 0
-    with single_torch_thread(), DatasetWriter(out, "street", "cityscapes", (w, h), fps, source, overwrite=overwrite) as writer, \
+    with DatasetWriter(out, "street", "cityscapes", (w, h), fps, source, overwrite=overwrite) as writer, \
             ThreadPoolExecutor(max(1, workers)) as pool:
         for s in sequences:
             sw = writer.sequence(s.name)
@@ -232,8 +210,7 @@ def prepare_street(out: str | Path, size: tuple[int, int], labels_dir: str | Pat
                 sw.add(i, labels=frame["labels"], instances=frame.get("instances"), image=frame.get("image"))
                 image = frame.get("image")
                 if image is not None and prev is not None:
-                    flow = dis_flow(image, prev, preset=flow_preset)
-                    sw.add_flow(i, flow, flow_confidence(image, prev, flow))
+                    sw.add_flow(i, *ground_truth_flow(image, prev, preset=flow_preset))
                 prev = image
                 done += 1
                 if progress is not None:
