@@ -116,23 +116,26 @@ def apply_normalization(keypoints: dict, params: dict) -> dict:
     ankle = m[0] if m is not None else params["source"].get("ankle_median", params["source"]["close"])
     scale, target_ankle = _transform(params, ankle)
     cx_s, cx_t = params["source"]["center_x"], params["target"]["center_x"]
-    out = {"width": int(round(params["target"]["frame"][0])), "height": int(round(params["target"]["frame"][1]))}
-    for key, value in keypoints.items():
-        if key in ("width", "height"):
-            continue
-        if value is None or key not in ("body", "left_hand", "right_hand", "face"):
-            out[key] = value
-            continue
-        pts = np.asarray(value, dtype=np.float64).reshape(-1, 3).copy()
+
+    def move(pts: np.ndarray) -> np.ndarray:
+        pts = pts.copy()
         pts[:, 0] = cx_t + scale * (pts[:, 0] - cx_s)
         pts[:, 1] = target_ankle + scale * (pts[:, 1] - ankle)
-        out[key] = np.round(pts, 3).tolist()
-    return out
+        return pts
+
+    frame = params["target"]["frame"]
+    return _map_points(keypoints, (int(round(frame[0])), int(round(frame[1]))), move)
 
 
 def scale_keypoints(keypoints: dict, size: tuple[int, int]) -> dict:
     """The same keypoints expressed for a frame of ``size`` (W, H) (x and y scaled independently)."""
-    sx, sy = size[0] / float(keypoints["width"]), size[1] / float(keypoints["height"])
+    factor = np.array([size[0] / float(keypoints["width"]), size[1] / float(keypoints["height"]), 1.0])
+    return _map_points(keypoints, size, lambda pts: pts * factor)
+
+
+def _map_points(keypoints: dict, size: tuple[int, int], fn) -> dict:
+    """A keypoint dict for a frame of ``size`` (W, H) with ``fn`` applied to every part's (N, 3) points (x, y,
+    visibility); other keys are kept, absent parts stay None."""
     out = {"width": int(size[0]), "height": int(size[1])}
     for key, value in keypoints.items():
         if key in ("width", "height"):
@@ -140,6 +143,5 @@ def scale_keypoints(keypoints: dict, size: tuple[int, int]) -> dict:
         if value is None or key not in ("body", "left_hand", "right_hand", "face"):
             out[key] = value
             continue
-        pts = np.asarray(value, dtype=np.float64).reshape(-1, 3) * np.array([sx, sy, 1.0])
-        out[key] = np.round(pts, 3).tolist()
+        out[key] = np.round(fn(np.asarray(value, dtype=np.float64).reshape(-1, 3)), 3).tolist()
     return out
