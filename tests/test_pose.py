@@ -250,3 +250,27 @@ def test_extract_pose_stream(shared_data):
     assert len(out) == 3
     assert out[0]["width"] == 518 and len(out[0]["body"]) == 33 and len(out[0]["body"][0]) == 3
     assert render_pose(out[0]).shape == (496, 518, 3)
+
+
+@pytest.mark.realdata
+def test_crop_like_reuses_the_recorded_crop(dancer_ds, shared_data, tmp_path):
+    """Held-out frames prepared with --crop-like get the training frames' crop (a fitted crop would differ), and
+    the crop is recorded in dataset.json; a dataset from another source size is refused."""
+    from v2v.inputs.pose import prepare_pose
+
+    train, report = dancer_ds
+    recorded = json.loads((train / "dataset.json").read_text())["crop"]
+    assert recorded == {"source_size": report["source_size"], "box": report["crop"]}
+    held_out = prepare_pose(shared_data / "dancer" / "dancer.avi", tmp_path / "val", (256, 256), frames=(400, 404),
+                            crop_like=train)
+    fitted = prepare_pose(shared_data / "dancer" / "dancer.avi", tmp_path / "fit", (256, 256), frames=(400, 404))
+    assert held_out["crop"] == report["crop"] != fitted["crop"]
+    meta = json.loads((train / "dataset.json").read_text())
+    meta["crop"]["source_size"] = [640, 480]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="same clip"):
+        prepare_pose(shared_data / "dancer" / "dancer.avi", tmp_path / "bad", (256, 256), frames=(0, 2),
+                     crop_like=other)
+    assert not (tmp_path / "bad").exists()

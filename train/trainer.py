@@ -127,8 +127,8 @@ class Trainer:
         feats = [None] * T
         if "encoder" in self.G:
             full = images.flatten(0, 1)
-            pooled = instance_pool(self.G["encoder"](full), region_ids(labels.flatten(0, 1), inst.flatten(0, 1),
-                                                                         mcfg.labels.num_classes))
+            pooled = instance_pool(self.G["encoder"](full), region_ids(
+                labels.flatten(0, 1), inst.flatten(0, 1), mcfg.labels.num_classes, mcfg.encoder.stuff_pooling))
             pooled = pooled.view(*images.shape[:2], *pooled.shape[1:])
             feats = [_down(pooled[:, t], shrink) for t in range(T)]
         if self.cfg.channels_last:
@@ -228,6 +228,8 @@ class Trainer:
                 terms["G_FM_raw"] = feature_matching_loss(d_raw["features"], d_real["features"]) * w.feature_matching
             if self.vgg is not None:
                 terms["G_VGG"] = self.vgg(fake, real) * w.vgg
+            if w.image_l1:
+                terms["G_L1"] = F.l1_loss(fake.float(), real.float()) * w.image_l1
             if first is not None:
                 with torch.no_grad():
                     d_real0 = self._d_image(x["enc"][0], x["real"][0])

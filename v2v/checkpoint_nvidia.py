@@ -83,7 +83,8 @@ def reference_config(name: str, scales: int | None = None, single_g: bool = True
         raise UserError(f"unknown NVIDIA preset {name!r}; known: {', '.join([*PRESETS, *ALIASES])}")
     base = model_preset(PRESETS[name]["preset"])
     return model_preset(PRESETS[name]["preset"], {
-        "norm": "batch", "n_scales": scales or base.n_scales, "foreground_labels": [CAR], "flow_multiplier": 20.0,
+        "norm": "batch", "n_scales": scales or base.n_scales, "foreground_labels": [CAR],
+        "foreground_blend": "reference", "flow_multiplier": 20.0,
         "first_frame.enabled": single_g, "first_frame.norm": "instance_plain",
         "first_frame.input_channels": base.labels.num_classes})
 

@@ -112,6 +112,7 @@ def set_path(data: dict, dotted: str, value) -> None:
 
 
 NORMS = ("batch", "instance", "none", "instance_plain")  # instance_plain: no affine (pix2pixHD)
+FOREGROUND_BLENDS = ("reference", "paper")
 
 
 @dataclass
@@ -174,6 +175,11 @@ class ModelConfig:
     flow_multiplier: float = 20.0
     use_foreground: bool = True
     foreground_labels: tuple[int, ...] = ()  # empty: the label set's default foreground classes
+    # Where the foreground generator's image goes. "reference" (NVIDIA's code): over the final frame, so foreground
+    # objects are hallucinated afresh every frame and never warped. "paper" (Eq. 9 of the paper): into the
+    # hallucinated frame h, which the occlusion mask then blends with the warped previous frame, so foreground
+    # objects are carried along the flow where it is reliable.
+    foreground_blend: str = "reference"
     first_frame: FirstFrameConfig = field(default_factory=FirstFrameConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
@@ -181,6 +187,8 @@ class ModelConfig:
     def validate(self):
         if self.norm not in NORMS:
             raise ConfigError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.foreground_blend not in FOREGROUND_BLENDS:
+            raise ConfigError(f"foreground_blend must be one of {FOREGROUND_BLENDS}, got {self.foreground_blend!r}")
         if not 1 <= self.n_scales <= 3:
             raise ConfigError(f"n_scales must be 1, 2 or 3, got {self.n_scales}")
         if self.n_past_frames < 1:

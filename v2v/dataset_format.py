@@ -4,7 +4,8 @@ Layout (see also ``notes/common.md``)::
 
     DS/dataset.json            {"format": "v2v-dataset", "version": 1, "kind", "label_set", "size": [W, H],
                                 "fps", "sequences", "source", "has": {"instances", "images", "flow", "masks",
-                                "keypoints"}}
+                                "keypoints"}, and for pose datasets "crop": {"source_size": [W, H],
+                                "box": [x0, y0, w, h]} (the source-frame crop, reused by --crop-like)}
     DS/<seq>/labels/000000.png     street: 8-bit label ids; pose: RGB map; face: gray map
     DS/<seq>/instances/000000.png  16-bit instance ids, 0 = no instance
     DS/<seq>/images/000000.jpg     real RGB frames, JPEG quality 95
@@ -208,6 +209,7 @@ class DatasetWriter:
         self.root.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=self.root.name + ".tmp-", dir=self.root.parent))
         self.sequences: dict[str, SequenceWriter] = {}
+        self.extra: dict = {}  # more top-level dataset.json entries (e.g. prepare pose's "crop")
         self.closed = False
 
     def sequence(self, name: str) -> SequenceWriter:
@@ -236,7 +238,7 @@ class DatasetWriter:
             has[key] = values.pop()
         meta = {"format": FORMAT, "version": VERSION, "kind": self.kind, "label_set": self.label_set,
                 "size": list(self.size), "fps": self.fps, "sequences": list(self.sequences), "source": self.source,
-                "has": has}
+                "has": has, **self.extra}
         (self.tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
         if self.root.exists():
             if any(self.root.iterdir()):

@@ -50,7 +50,7 @@ def synthesize_sequence(cfg: ModelConfig, networks, index, sequence: str, max_fr
             real = torch.from_numpy(frame["image"]).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1
             inst = inputs["instances"] if inputs["instances"] is not None else torch.zeros_like(inputs["labels"])
             inputs["features"] = instance_pool(networks["encoder"](real), region_ids(
-                inputs["labels"].to(device), inst.to(device), cfg.labels.num_classes))
+                inputs["labels"].to(device), inst.to(device), cfg.labels.num_classes, cfg.encoder.stuff_pooling))
         out = synth.step(**inputs)
         fakes.append(image_to_uint8(out["image"]))
         reals.append(frame.get("image"))

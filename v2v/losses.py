@@ -28,6 +28,8 @@ class LossWeights:
     mask: float = 1.0
     temporal_gan: float = 1.0
     first_frame_l1: float = 0.0  # optional L1 to the real first frame (helps tiny CPU runs converge)
+    image_l1: float = 0.0  # optional L1 of every generated frame to the real one: a stand-in for VGG when no VGG
+    # weights are on the machine (pulls colours towards the real frame, so the style features carry them)
 
 
 def gan_loss(predictions: list[torch.Tensor], target_real: bool, mode: str = "ls", for_discriminator: bool = True

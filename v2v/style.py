@@ -264,6 +264,8 @@ def fit_style_bank(model_dir: str | Path, dataset_dir: str | Path, components: i
             pooled = region_means(feat, torch.from_numpy(f["labels"].astype(np.int64)),
                                   None if inst is None else torch.from_numpy(inst.astype(np.int64)), ncls)
             keep = pooled["pixels"] >= min_pixels
+            if not cfg.encoder.stuff_pooling:  # stuff has no style features in this model
+                keep &= pooled["things"]
             for c in np.unique(pooled["classes"][keep]):
                 per_class.setdefault(int(c), []).append(pooled["vectors"][keep & (pooled["classes"] == c)])
             regions += int(keep.sum())
@@ -546,7 +548,9 @@ class StyleSampler:
         """The (feat_nc,) style vector of a track (drawn once, then reused for the whole video)."""
         v = self._vectors.get(track_id)
         if v is None:
-            if self._image_means is not None and class_id in self._image_means:
+            if track_id >= STUFF_TRACK_BASE and not self.config.encoder.stuff_pooling:
+                v = np.zeros(self.feat_nc, np.float32)  # the model was trained without stuff features
+            elif self._image_means is not None and class_id in self._image_means:
                 v = self._image_means[class_id]
             elif self.bank is not None and class_id in self.bank:
                 v = self.bank.sample(class_id, np.random.default_rng(self.track_seed(track_id)))

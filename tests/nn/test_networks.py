@@ -121,6 +121,10 @@ def test_instance_pool_means_per_region():
     assert torch.allclose(pooled[0, 0], torch.tensor([[road, road, a[0, 2]], [road, (a[1, 1] + a[1, 2]) / 2,
                                                                               (a[1, 1] + a[1, 2]) / 2]]))
     assert torch.allclose(pooled[1, 0], feats[1, 0].mean().expand(2, 3))
+    # encoder.stuff_pooling: false -> stuff pixels get no feature, objects are pooled as before
+    things_only = instance_pool(feats, region_ids(labels, inst, 35, stuff=False))
+    assert torch.equal(things_only[0, 0] != 0, inst[0] > 0) and not things_only[1].any()
+    assert torch.allclose(things_only[0, 0][inst[0] > 0], pooled[0, 0][inst[0] > 0])
 
 
 @pytest.mark.parametrize("mode", ["ls", "hinge", "original"])

@@ -2,7 +2,7 @@
 
     prepare street --labels DIR [--images DIR] [--instances DIR] --out DS --size WxH
     prepare street --vid2vid-root DIR --out DS --size WxH
-    prepare pose   --video CLIP --out DS --size WxH [--frames A:B] [--normalize-to DS_OR_JSON]
+    prepare pose   --video CLIP --out DS --size WxH [--frames A:B] [--normalize-to DS_OR_JSON] [--crop-like DS]
     prepare face   --video CLIP --out DS --size WxH [--frames A:B]
 
 ``--frames A:B`` is a Python-style range of frame indices: A included, B excluded, either may be left out
@@ -62,6 +62,8 @@ def register(sub) -> None:
     po.add_argument("--video", required=True, help="video file or folder of frames")
     po.add_argument("--frames", help="frame range START:STOP (STOP excluded), e.g. 0:1257")
     po.add_argument("--normalize-to", help="dataset folder or JSON whose body proportions/placement to match")
+    po.add_argument("--crop-like", help="a pose dataset prepared from the same clip: reuse its crop (e.g. for "
+                                        "held-out frames, so the person sits where the model learned it)")
     _common(po)
 
     fa = kinds.add_parser("face", help="a video of a face: landmark sketches and keypoints")
@@ -120,7 +122,8 @@ def run(args) -> int:
         frames = parse_frames(args.frames)
         prepare_pose = _pipeline("pose", "prepare_pose")
         report = _call(prepare_pose, args.video, args.out, size, frames=frames,
-                       normalize_to=args.normalize_to, progress=progress, overwrite=args.overwrite)
+                       normalize_to=args.normalize_to, progress=progress, overwrite=args.overwrite,
+                       crop_like=args.crop_like)
     elif args.kind == "face":
         frames = parse_frames(args.frames)
         prepare_face = _pipeline("face", "prepare_face")

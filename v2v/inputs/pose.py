@@ -377,15 +377,38 @@ def _extract_clip(stream, start: int, stop: int, progress: Progress | None, tota
     return rows
 
 
+def recorded_crop(dataset: str | Path, source_size: tuple[int, int]) -> Crop:
+    """The crop that ``prepare pose`` recorded in ``dataset``'s dataset.json, checked against this source's size
+    (held-out frames of a clip are prepared with the training frames' crop so the person sits where the model
+    learned it)."""
+    meta_path = Path(dataset) / "dataset.json"
+    if not meta_path.is_file():
+        raise UserError(f"--crop-like {dataset}: not a prepared dataset (no dataset.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"--crop-like {dataset}: cannot read dataset.json ({e})") from None
+    rec = meta.get("crop")
+    if not isinstance(rec, dict) or "box" not in rec:
+        raise UserError(f"--crop-like {dataset}: it records no crop (prepared before crops were recorded); "
+                        "prepare it again with this version")
+    if list(rec.get("source_size", [])) != list(source_size):
+        raise UserError(f"--crop-like {dataset}: its crop was made on a {rec.get('source_size')} source, this clip "
+                        f"is {list(source_size)}; use the same clip")
+    x0, y0, w, h = (int(v) for v in rec["box"])
+    return Crop(x0, y0, w, h)
+
+
 def prepare_pose(video: str | Path, out: str | Path, size: tuple[int, int], frames=None,
                  normalize_to: str | Path | None = None, progress: Progress | None = None,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, crop_like: str | Path | None = None) -> dict:
     """Write a pose dataset (kind "pose", label set "pose", one sequence named after the clip) to ``out``.
 
     ``size`` (W, H) must be multiples of 32. ``frames``: a frame range (see :func:`resolve_range`).
     ``normalize_to``: a prepared pose dataset (or stats JSON) whose placement and scale the poses are moved to
     (Everybody Dance Now's global normalisation); the pose maps and keypoints are then normalised while images/ and
-    masks/ stay the source's own frames. ``progress(done, total)`` counts both passes (2 x frames).
+    masks/ stay the source's own frames. ``crop_like``: a pose dataset prepared from the same clip whose recorded crop
+    is reused (instead of fitting one to this frame range). The crop is recorded in dataset.json. ``progress(done, total)`` counts both passes (2 x frames).
 
     Returns a report: ``frames``, ``missing_frames`` (output indices with no person), ``crop`` [x0, y0, w, h] in
     source pixels, ``source_size``, ``size``, ``frame_range``, ``seconds``, ``frames_per_second`` and per-pass
@@ -396,6 +419,7 @@ def prepare_pose(video: str | Path, out: str | Path, size: tuple[int, int], fram
     w, h = (int(v) for v in size)
     check_size(w, h, SIZE_MULTIPLE)
     stream, start, stop = open_clip(video, frames)
+    fixed_crop = recorded_crop(crop_like, stream.size) if crop_like is not None else None
     n = stop - start
     t0 = time.perf_counter()
     target = load_normalization_target(normalize_to, (w, h)) if normalize_to is not None else None
@@ -409,7 +433,8 @@ def prepare_pose(video: str | Path, out: str | Path, size: tuple[int, int], fram
         if box is None:
             raise UserError(f"no person found in clip {video} (frames {start}:{stop}); use a clip where one person "
                             "is visible")
-        crop = fit_crop(box, stream.size, (w, h))
+        crop = fixed_crop or fit_crop(box, stream.size, (w, h))
+        writer.extra["crop"] = {"source_size": list(stream.size), "box": crop.as_list()}
         keypoints = [crop_keypoints(keypoints_dict(r["parts"], stream.size), crop, (w, h)) for r in rows]
         params = None
         if target is not None:

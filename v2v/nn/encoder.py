@@ -2,8 +2,8 @@
 
 E maps a real frame to a feat_nc-channel map (pix2pixHD's Encoder: 7×7 conv, n stride-2 convs, n transposed
 convs, 7×7 conv, tanh). ``instance_pool`` replaces every pixel by the mean feature of its region — its object
-for "thing" pixels (instance id > 0) and its class region for "stuff" pixels — with one scatter-add, no loop
-over instances.
+for "thing" pixels (instance id > 0) and its class region for "stuff" pixels (or zeros with
+``encoder.stuff_pooling: false``) — with one scatter-add, no loop over instances.
 """
 from __future__ import annotations
 
@@ -31,13 +31,15 @@ class FeatureEncoder(nn.Module):
         return self.net(image)
 
 
-def region_ids(labels: torch.Tensor, instances: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(B, H, W) region key: num_classes + instance id for object pixels, the class id for stuff pixels."""
-    return torch.where(instances > 0, instances.long() + num_classes, labels.long())
+def region_ids(labels: torch.Tensor, instances: torch.Tensor, num_classes: int, stuff: bool = True) -> torch.Tensor:
+    """(B, H, W) region key: num_classes + instance id for object pixels, the class id for stuff pixels (-1, "no
+    region", when ``stuff`` is False: stuff then gets no style feature)."""
+    return torch.where(instances > 0, instances.long() + num_classes, labels.long() if stuff else -1)
 
 
 def instance_pool(features: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-    """Mean of ``features`` (B, C, H, W) over each region of ``regions`` (B, H, W), broadcast back to pixels."""
+    """Mean of ``features`` (B, C, H, W) over each region of ``regions`` (B, H, W), broadcast back to pixels; pixels
+    of region -1 get zeros."""
     b, c, h, w = features.shape
     keys = regions.reshape(b, -1)
     uniq, inverse = torch.unique(keys + keys.new_tensor(range(b)).unsqueeze(1) * (int(keys.max()) + 1),
@@ -47,4 +49,5 @@ def instance_pool(features: torch.Tensor, regions: torch.Tensor) -> torch.Tensor
     sums = flat.new_zeros(len(uniq), c).index_add_(0, inverse, flat)
     counts = flat.new_zeros(len(uniq)).index_add_(0, inverse, flat.new_ones(inverse.shape[0]))
     means = sums / counts.unsqueeze(1)
-    return means[inverse].reshape(b, h, w, c).permute(0, 3, 1, 2)
+    pooled = means[inverse].reshape(b, h, w, c).permute(0, 3, 1, 2)
+    return pooled * (regions >= 0).unsqueeze(1).to(pooled.dtype)

@@ -8,7 +8,9 @@ per-instance style features) and the L previously generated frames, and returns
 where the flow w and the soft occlusion mask m come from a flow head, and the hallucinated frame h from an image
 head. Both heads read the **sum** of a label encoder and a previous-frame encoder (the shared trunk); the flow and
 mask share one decoder. With a foreground model, a second generator that sees only the labels paints the
-foreground classes: x_t ← fg · mask_fg + x_t · (1 - mask_fg).
+foreground classes, either into h before the blend (``foreground_blend="paper"``, Eq. 9: foreground objects are
+warped where the flow is reliable) or over x_t after it (``"reference"``, NVIDIA's code:
+x_t ← fg · mask_fg + x_t · (1 - mask_fg), foreground hallucinated afresh every frame).
 
 Coarse-to-fine: scale 0 (the "global" net, ngf channels) runs at 1/2^(S-1) of the frame size; each finer scale s
 (ngf/2^s channels, "local enhancer") downsamples its inputs once and adds the coarser scale's last decoder
@@ -62,6 +64,7 @@ class ScaleGenerator(nn.Module):
         self.scale = scale
         self.use_flow = cfg.use_flow
         self.use_foreground = cfg.use_foreground
+        self.foreground_blend = cfg.foreground_blend
         self.flow_multiplier = cfg.flow_multiplier * 2 ** scale
         cin = cfg.generator_input_nc
         prev_nc = cfg.output_nc * cfg.n_past_frames
@@ -100,17 +103,7 @@ class ScaleGenerator(nn.Module):
         image_features = self.image_head(image_in)
         raw = self.image_out(image_features)
         out = {"image_features": image_features}
-        channels = raw.shape[1]
-        if self.use_flow:
-            flow_in = trunk if coarse is None else trunk + coarse["flow_features"]
-            flow_features = self.flow_head(flow_in)
-            flow = self.flow_out(flow_features) * self.flow_multiplier
-            mask = self.mask_out(flow_features)
-            warped = warp(prev_images[:, -channels:], flow)
-            image = (1 - mask) * warped + mask * raw
-            out.update(flow_features=flow_features, flow=flow, mask=mask, warped_image=warped)
-        else:
-            image = raw
+        fg = None
         if self.use_foreground:
             fg_in = self.fg_encoder(labels)
             if coarse is not None:
@@ -119,9 +112,20 @@ class ScaleGenerator(nn.Module):
             fg = self.fg_out(fg_features)
             if fg_mask is None:
                 raise ValueError("this generator has a foreground model: pass fg_mask (B, 1, H, W)")
-            image = fg * fg_mask + image * (1 - fg_mask)
             raw = fg * fg_mask + raw * (1 - fg_mask)
             out.update(fg_features=fg_features, foreground_image=fg)
+        if self.use_flow:
+            flow_in = trunk if coarse is None else trunk + coarse["flow_features"]
+            flow_features = self.flow_head(flow_in)
+            flow = self.flow_out(flow_features) * self.flow_multiplier
+            mask = self.mask_out(flow_features)
+            warped = warp(prev_images[:, -raw.shape[1]:], flow)
+            image = (1 - mask) * warped + mask * raw
+            out.update(flow_features=flow_features, flow=flow, mask=mask, warped_image=warped)
+        else:
+            image = raw
+        if fg is not None and self.foreground_blend == "reference":
+            image = fg * fg_mask + image * (1 - fg_mask)
         out.update(image=image, raw_image=raw)
         return out
 
