@@ -60,14 +60,25 @@ def test_output_is_flow_mask_blend():
     assert torch.allclose(out["image"], (1 - m) * out["warped_image"] + m * out["raw_image"], atol=1e-6)
 
 
-def test_foreground_is_composited_inside_mask():
-    cfg = tiny("street_256")
+@pytest.mark.parametrize("blend", ["reference", "paper"])
+def test_foreground_is_composited_inside_mask(blend):
+    """reference (NVIDIA's code): the foreground replaces the final frame; paper (Eq. 9): it replaces the
+    hallucinated frame, which the occlusion mask then blends with the warped previous frame."""
+    cfg = tiny("street_256", foreground_blend=blend)
     w, h = size_for(cfg)
     x = synthetic_step_inputs(cfg, h, w)
     x["fg_mask"] = torch.zeros(1, 1, h, w)
     x["fg_mask"][..., : h // 2, :] = 1
     out = build_generators(cfg)["generator"](**x)
-    assert torch.allclose(out["image"][..., : h // 2, :], out["foreground_image"][..., : h // 2, :], atol=1e-6)
+    top = (..., slice(0, h // 2), slice(None))
+    fg = out["foreground_image"][top]
+    assert torch.allclose(out["raw_image"][top], fg, atol=1e-6)
+    if blend == "reference":
+        assert torch.allclose(out["image"][top], fg, atol=1e-6)
+    else:
+        m = out["mask"][top]
+        assert torch.allclose(out["image"][top], (1 - m) * out["warped_image"][top] + m * fg, atol=1e-5)
+        assert not torch.allclose(out["image"][top], fg, atol=1e-3)
 
 
 @pytest.mark.parametrize("name", ["label2city_1024", "street_256"])

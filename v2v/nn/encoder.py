@@ -41,7 +41,7 @@ def instance_pool(features: torch.Tensor, regions: torch.Tensor) -> torch.Tensor
     """Mean of ``features`` (B, C, H, W) over each region of ``regions`` (B, H, W), broadcast back to pixels; pixels
     of region -1 get zeros."""
     b, c, h, w = features.shape
-    keys = regions.reshape(b, -1)
+    keys = regions.reshape(b, -1) + 1  # >= 0 (region -1 included), so per-image offsets cannot collide
     uniq, inverse = torch.unique(keys + keys.new_tensor(range(b)).unsqueeze(1) * (int(keys.max()) + 1),
                                  return_inverse=True)
     inverse = inverse.reshape(-1)
