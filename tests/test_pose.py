@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -265,10 +266,10 @@ def test_crop_like_reuses_the_recorded_crop(dancer_ds, shared_data, tmp_path):
                             crop_like=train)
     fitted = prepare_pose(shared_data / "dancer" / "dancer.avi", tmp_path / "fit", (256, 256), frames=(400, 404))
     assert held_out["crop"] == report["crop"] != fitted["crop"]
-    meta = json.loads((train / "dataset.json").read_text())
-    meta["crop"]["source_size"] = [640, 480]
     other = tmp_path / "other"
-    other.mkdir()
+    shutil.copytree(train, other)
+    meta = json.loads((other / "dataset.json").read_text())
+    meta["crop"]["source_size"] = [640, 480]
     (other / "dataset.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="same clip"):
         prepare_pose(shared_data / "dancer" / "dancer.avi", tmp_path / "bad", (256, 256), frames=(0, 2),

@@ -304,6 +304,7 @@ class DatasetIndex:
     source: str = ""
     layout: str = "v2v"
     has: dict[str, bool] = field(default_factory=dict)
+    crop: dict | None = None  # pose datasets: {"source_size": [W, H], "box": [x0, y0, w, h]} of the source crop
 
     @property
     def num_frames(self) -> int:
@@ -482,7 +483,7 @@ def _open_v2v(root: Path) -> DatasetIndex:
         s.flow is not None for s in sequences)
     return DatasetIndex(root=root, kind=kind, label_set=meta.get("label_set") or DEFAULT_LABEL_SET[kind],
                         size=size, fps=float(meta.get("fps", 30.0)), sequences=sequences,
-                        source=meta.get("source", ""), layout="v2v", has=has)
+                        source=meta.get("source", ""), layout="v2v", has=has, crop=meta.get("crop"))
 
 
 def _open_vid2vid(root: Path, split: str | None) -> DatasetIndex:

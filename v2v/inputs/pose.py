@@ -381,14 +381,9 @@ def recorded_crop(dataset: str | Path, source_size: tuple[int, int]) -> Crop:
     """The crop that ``prepare pose`` recorded in ``dataset``'s dataset.json, checked against this source's size
     (held-out frames of a clip are prepared with the training frames' crop so the person sits where the model
     learned it)."""
-    meta_path = Path(dataset) / "dataset.json"
-    if not meta_path.is_file():
-        raise UserError(f"--crop-like {dataset}: not a prepared dataset (no dataset.json)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"--crop-like {dataset}: cannot read dataset.json ({e})") from None
-    rec = meta.get("crop")
+    from ..dataset_format import open_dataset
+
+    rec = open_dataset(dataset).crop
     if not isinstance(rec, dict) or "box" not in rec:
         raise UserError(f"--crop-like {dataset}: it records no crop (prepared before crops were recorded); "
                         "prepare it again with this version")
@@ -407,8 +402,9 @@ def prepare_pose(video: str | Path, out: str | Path, size: tuple[int, int], fram
     ``size`` (W, H) must be multiples of 32. ``frames``: a frame range (see :func:`resolve_range`).
     ``normalize_to``: a prepared pose dataset (or stats JSON) whose placement and scale the poses are moved to
     (Everybody Dance Now's global normalisation); the pose maps and keypoints are then normalised while images/ and
-    masks/ stay the source's own frames. ``crop_like``: a pose dataset prepared from the same clip whose recorded crop
-    is reused (instead of fitting one to this frame range). The crop is recorded in dataset.json. ``progress(done, total)`` counts both passes (2 x frames).
+    masks/ stay the source's own frames. ``crop_like``: a pose dataset prepared from the same clip whose recorded
+    crop is reused (instead of fitting one to this frame range); the crop used is recorded in dataset.json.
+    ``progress(done, total)`` counts both passes (2 x frames).
 
     Returns a report: ``frames``, ``missing_frames`` (output indices with no person), ``crop`` [x0, y0, w, h] in
     source pixels, ``source_size``, ``size``, ``frame_range``, ``seconds``, ``frames_per_second`` and per-pass
