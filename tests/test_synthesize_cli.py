@@ -129,11 +129,10 @@ def test_style_flags(setup, tmp_path, capsys):
     def mean_diff(p, q):
         return float(sum(abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(frames[p], frames[q])))
 
-    # Same seed: the first-frame generator's frames are bit-identical; the recurrent frames of this random-init
-    # tiny model are not always (a known open bug: small run-to-run differences that its instance norms amplify),
-    # so the test asks that they stay far closer to each other than to a re-rolled video.
-    assert all((x == y).all() for x, y in zip(frames["a"][:2], frames["b"][:2]))
-    assert mean_diff("a", "b") < 0.25 * mean_diff("a", "c"), (mean_diff("a", "b"), mean_diff("a", "c"))
+    # Same seed: the same video, bit for bit (after decoding), from separate processes; a re-roll changes it.
+    assert len(frames["a"]) == len(frames["b"]) == 5
+    assert mean_diff("a", "b") == 0
+    assert mean_diff("a", "c") > 0
     assert main(base + ["--output", str(tmp_path / "d.mp4"), "--reroll", "1", "--reroll-seed", "1",
                         "--reroll-seed", "2"]) == 2
     assert "one --reroll-seed per --reroll" in capsys.readouterr().err

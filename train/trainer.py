@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from v2v import conditioning
 from v2v.flow import resize_flow, warp
+from v2v.flow_prior import label_flow_batch
 from v2v.losses import (VGGLoss, feature_matching_loss, flow_loss, flow_warp_loss, gan_loss, mask_regularizer,
                         temporal_warp_loss)
 from v2v.nn.blocks import downsample
@@ -124,6 +125,11 @@ class Trainer:
         gt_flow = [resize_flow(flow[:, t], tuple(size)) if shrink else flow[:, t] for t in range(T)]
         gt_conf = [(F.interpolate(conf[:, t], size=tuple(size), mode="nearest") if shrink else conf[:, t])
                    for t in range(T)]
+        prior = [None] * T
+        if mcfg.use_flow and mcfg.flow_prior == "labels":
+            for t in range(1, T):
+                p = label_flow_batch(labels[:, t], labels[:, t - 1])
+                prior[t] = resize_flow(p, tuple(size)) if shrink else p
         feats = [None] * T
         if "encoder" in self.G:
             full = images.flatten(0, 1)
@@ -135,7 +141,8 @@ class Trainer:
             def cl(x):
                 return None if x is None else x.contiguous(memory_format=torch.channels_last)
             enc, real, fg, feats = ([cl(x) for x in seq] for seq in (enc, real, fg, feats))
-        return {"enc": enc, "fg": fg, "real": real, "flow": gt_flow, "conf": gt_conf, "feats": feats, "T": T}
+        return {"enc": enc, "fg": fg, "real": real, "flow": gt_flow, "conf": gt_conf, "feats": feats, "prior": prior,
+                "T": T}
 
     # ------------------------------------------------------------------------------------------------ step
     def generate(self, x: dict, n_active: int, n_frozen: int) -> dict:
@@ -147,7 +154,8 @@ class Trainer:
         for t in range(L, x["T"]):
             inp = conditioning.generator_input(mcfg, x["enc"], t, x["feats"][t])
             prev = [torch.cat(h[-L:], 1) for h in history]
-            out = self.G["generator"](inp, prev, x["fg"][t], frozen_scales=n_frozen, num_scales=n_active)
+            out = self.G["generator"](inp, prev, x["fg"][t], frozen_scales=n_frozen, num_scales=n_active,
+                                      flow_prior=x["prior"][t])
             outs.append(out)
             for s, h in enumerate(history):
                 h.append(out["scale_images"][s])

@@ -113,6 +113,7 @@ def set_path(data: dict, dotted: str, value) -> None:
 
 NORMS = ("batch", "instance", "none", "instance_plain")  # instance_plain: no affine (pix2pixHD)
 FOREGROUND_BLENDS = ("reference", "paper")
+FLOW_PRIORS = ("none", "labels")  # see v2v/flow_prior.py
 
 
 @dataclass
@@ -173,6 +174,9 @@ class ModelConfig:
     norm: str = "batch"
     use_flow: bool = True
     flow_multiplier: float = 20.0
+    # "none" (the paper): the flow head predicts the flow from scratch. "labels": it predicts a residual on top of
+    # DIS flow between consecutive label maps (v2v/flow_prior.py), which a short run can learn to correct.
+    flow_prior: str = "none"
     use_foreground: bool = True
     foreground_labels: tuple[int, ...] = ()  # empty: the label set's default foreground classes
     # Where the foreground generator's image goes. "reference" (NVIDIA's code): over the final frame, so foreground
@@ -189,6 +193,8 @@ class ModelConfig:
             raise ConfigError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.foreground_blend not in FOREGROUND_BLENDS:
             raise ConfigError(f"foreground_blend must be one of {FOREGROUND_BLENDS}, got {self.foreground_blend!r}")
+        if self.flow_prior not in FLOW_PRIORS:
+            raise ConfigError(f"flow_prior must be one of {FLOW_PRIORS}, got {self.flow_prior!r}")
         if not 1 <= self.n_scales <= 3:
             raise ConfigError(f"n_scales must be 1, 2 or 3, got {self.n_scales}")
         if self.n_past_frames < 1:
@@ -229,8 +235,12 @@ class ModelConfig:
 
     @property
     def size_multiple(self) -> int:
-        """Frame width and height must be multiples of this."""
-        return 2 ** (self.n_downsample + self.n_scales - 1)
+        """Frame width and height must be multiples of this: the deepest downsampling of any network that reads
+        the frames (sequential generator, first-frame generator, style encoder) keeps whole pixels."""
+        ff = self.first_frame
+        return max(2 ** (self.n_downsample + self.n_scales - 1),
+                   2 ** (ff.n_downsample + ff.n_local_enhancers) if ff.enabled else 1,
+                   2 ** self.encoder.n_downsample if self.encoder.enabled else 1)
 
 
 def nearest_valid_size(width: int, height: int, multiple: int) -> tuple[int, int]:

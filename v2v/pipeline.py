@@ -20,6 +20,7 @@ import torch
 
 from . import conditioning
 from .config import ModelConfig
+from .flow_prior import label_flow_batch
 from .nn.fast import one_hot_hint
 from .nn.blocks import pyramid
 
@@ -41,6 +42,7 @@ class Synthesizer:
         self.t = 0
         self.frames: deque[torch.Tensor] = deque(maxlen=self.cfg.n_past_frames + 1)
         self.ids: deque[torch.Tensor] = deque(maxlen=self.cfg.n_past_frames + 1)  # one-hot label sets only
+        self.previous_labels: torch.Tensor | None = None  # for the label flow prior
         self.history: list[deque[torch.Tensor]] = [deque(maxlen=self.cfg.n_past_frames)
                                                    for _ in range(self.cfg.n_scales)]
 
@@ -74,6 +76,12 @@ class Synthesizer:
         onehot = cfg.labels.encoding == "onehot"
         if onehot:
             self.ids.append(labels.to(dev).long())
+        prior = None
+        if cfg.use_flow and cfg.flow_prior == "labels":
+            labels_now = labels.detach().cpu()
+            prior = (torch.zeros(labels_now.shape[0], 2, *labels_now.shape[-2:]) if self.previous_labels is None
+                     else label_flow_batch(labels_now, self.previous_labels)).to(dev)
+            self.previous_labels = labels_now
         with self._autocast():
             if self.t < L and "first_frame" in self.nets:
                 x = self._layout(conditioning.first_frame_input(cfg, enc, feats))
@@ -96,9 +104,9 @@ class Synthesizer:
                     t = len(self.ids) - 1
                     ids = torch.stack([self.ids[max(i, 0)] for i in range(t - L, t + 1)], 1)
                     with one_hot_hint(x, ids):
-                        out = self.nets["generator"](x, prev, fg)
+                        out = self.nets["generator"](x, prev, fg, flow_prior=prior)
                 else:
-                    out = self.nets["generator"](x, prev, fg)
+                    out = self.nets["generator"](x, prev, fg, flow_prior=prior)
                 result = {k: v.float() for k, v in out.items() if isinstance(v, torch.Tensor)}
                 scale_images = [im.float() for im in out["scale_images"]]
         for hist, im in zip(self.history, scale_images):

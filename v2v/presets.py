@@ -45,8 +45,9 @@ PRESETS: dict[str, dict] = {
     },
     # CPU demo models: small enough to train on 2 cores and to ship (fp16 export <= 20 MB).
     "street_256": {
-        "label_set": "cityscapes", "use_instance": True, "ngf": 16, "n_downsample": 3, "n_blocks": 6,
+        "label_set": "cityscapes", "use_instance": True, "ngf": 16, "n_downsample": 2, "n_blocks": 6,
         "n_scales": 1, "norm": "instance", "use_foreground": True, "foreground_blend": "paper",
+        "flow_prior": "labels",
         "first_frame": {"ngf": 16, "n_downsample": 3, "n_blocks": 4},
         "encoder": {"enabled": True, "feat_nc": 3, "nef": 16, "n_downsample": 3},
         "discriminator": {"ndf": 32, "num_D": 2, "n_layers": 3, "n_scales_temporal": 2, "norm": "instance"},

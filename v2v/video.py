@@ -215,7 +215,10 @@ class VideoWriter:
         stream = self._container.add_stream("libx264", rate=rate)
         stream.width, stream.height = w + w % 2, h + h % 2
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(self.crf), "preset": self.preset}
+        # mbtree off: with it, x264 encoded the same frames differently from one process to the next (measured:
+        # identical YUV input, two different B-frame streams, even with one thread); without it the same frames
+        # give the same file, which "same seed, same video" needs. It costs a few percent of file size.
+        stream.options = {"crf": str(self.crf), "preset": self.preset, "x264-params": "mbtree=0"}
         stream.codec_context.time_base = Fraction(1) / rate
         self._stream = stream
         self.size = (w, h)

@@ -97,7 +97,7 @@ def test_gradients_reach_every_parameter(name):
     first_step = gens["generator"](**x)
     prev = [torch.cat([p[:, 3:], img], 1) for p, img in
             zip(pyramid(x["prev_images"], cfg.n_scales), first_step["scale_images"])]
-    out = gens["generator"](x["labels"], prev, x["fg_mask"])
+    out = gens["generator"](x["labels"], prev, x["fg_mask"], flow_prior=x.get("flow_prior"))
     cur = x["labels"][:, -cfg.frame_channels - cfg.feature_channels:][:, :cfg.frame_channels]
     first = gens["first_frame"](x["labels"][:, -cfg.frame_channels - cfg.feature_channels:])
     fake_in = torch.cat([cur, out["image"]], 1)

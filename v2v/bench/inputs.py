@@ -19,7 +19,8 @@ def synthetic_label_ids(num_classes: int, height: int, width: int, seed: int = 0
 
 
 def synthetic_step_inputs(cfg: ModelConfig, height: int, width: int, seed: int = 0) -> dict:
-    """{"labels", "prev_images", "fg_mask"} for one generator step at batch size 1."""
+    """{"labels", "prev_images", "fg_mask"} (and "flow_prior" when the model refines one) for one generator step
+    at batch size 1."""
     ls = cfg.labels
     g = torch.Generator().manual_seed(seed)
     frames, fg = [], None
@@ -37,4 +38,8 @@ def synthetic_step_inputs(cfg: ModelConfig, height: int, width: int, seed: int =
     prev = torch.rand(1, cfg.output_nc * cfg.n_past_frames, max(height // 16, 1), max(width // 16, 1),
                       generator=g) * 2 - 1
     prev = F.interpolate(prev, size=(height, width), mode="bilinear", align_corners=False)
-    return {"labels": torch.cat(frames, 1), "prev_images": prev, "fg_mask": fg}
+    out = {"labels": torch.cat(frames, 1), "prev_images": prev, "fg_mask": fg}
+    if cfg.use_flow and cfg.flow_prior != "none":  # a smooth random field of about a pixel
+        prior = torch.randn(1, 2, max(height // 16, 1), max(width // 16, 1), generator=g)
+        out["flow_prior"] = F.interpolate(prior, size=(height, width), mode="bilinear", align_corners=False)
+    return out

@@ -26,7 +26,7 @@ import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
 from ..config import ModelConfig
-from ..flow import warp
+from ..flow import resize_flow, warp
 from .blocks import ConvBlock, down_blocks, init_weights, pyramid, res_blocks, up_blocks
 
 
@@ -97,7 +97,7 @@ class ScaleGenerator(nn.Module):
             self.fg_out = _out_conv(fg_ngf, cfg.output_nc, "tanh")
 
     def forward(self, labels: torch.Tensor, prev_images: torch.Tensor, fg_mask: torch.Tensor | None,
-                coarse: dict | None = None) -> dict:
+                coarse: dict | None = None, flow_prior: torch.Tensor | None = None) -> dict:
         trunk = self.label_encoder(labels) + self.prev_encoder(prev_images)
         image_in = trunk if coarse is None else trunk + coarse["image_features"]
         image_features = self.image_head(image_in)
@@ -118,6 +118,8 @@ class ScaleGenerator(nn.Module):
             flow_in = trunk if coarse is None else trunk + coarse["flow_features"]
             flow_features = self.flow_head(flow_in)
             flow = self.flow_out(flow_features) * self.flow_multiplier
+            if flow_prior is not None:  # the head predicts a correction to the prior (v2v/flow_prior.py)
+                flow = flow.float() + flow_prior.float()  # fp32: bf16 would round a 40 px prior to 0.25 px
             mask = self.mask_out(flow_features)
             warped = warp(prev_images[:, -raw.shape[1]:], flow)
             image = (1 - mask) * warped + mask * raw
@@ -138,6 +140,12 @@ class SequentialGenerator(nn.Module):
         self.cfg = cfg
         self.scales = nn.ModuleList([ScaleGenerator(cfg, s) for s in range(cfg.n_scales)])
         init_weights(self)
+        # Start from the identity warp (or the prior). Random flows of several pixels at initialisation would
+        # teach the rest of the network to ignore the warped frame before the flow head has learned anything.
+        for net in self.scales:
+            if cfg.use_flow:
+                nn.init.zeros_(net.flow_out.conv.weight)
+                nn.init.zeros_(net.flow_out.conv.bias)
 
     def set_gradient_checkpointing(self, enabled: bool) -> None:
         for m in self.modules():
@@ -145,7 +153,8 @@ class SequentialGenerator(nn.Module):
                 m.checkpointing = enabled
 
     def forward(self, labels: torch.Tensor, prev_images: list[torch.Tensor] | torch.Tensor,
-                fg_mask: torch.Tensor | None = None, frozen_scales: int = 0, num_scales: int | None = None) -> dict:
+                fg_mask: torch.Tensor | None = None, frozen_scales: int = 0, num_scales: int | None = None,
+                flow_prior: torch.Tensor | None = None) -> dict:
         """One generation step.
 
         labels: (B, generator_input_nc, H, W) encoded conditioning maps of frames t-L..t at full size.
@@ -166,13 +175,20 @@ class SequentialGenerator(nn.Module):
         if len(prev_pyr) != n:
             raise ValueError(f"prev_images has {len(prev_pyr)} scales, the generator has {n}")
         mask_pyr = pyramid(fg_mask, n) if fg_mask is not None else [None] * n
+        if self.cfg.use_flow and self.cfg.flow_prior != "none" and flow_prior is None:
+            raise ValueError(f"this generator refines a {self.cfg.flow_prior!r} flow prior: pass flow_prior "
+                             "(B, 2, H, W), see v2v.flow_prior")
+        prior_pyr = [None] * n
+        if self.cfg.use_flow and flow_prior is not None:
+            prior_pyr = [flow_prior if x.shape[-2:] == flow_prior.shape[-2:]
+                         else resize_flow(flow_prior, tuple(x.shape[-2:])) for x in label_pyr]
         coarse, scale_images = None, []
         for s, net in enumerate(self.scales[:n]):
             if s < frozen_scales:
                 with torch.no_grad():
-                    out = net(label_pyr[s], prev_pyr[s], mask_pyr[s], coarse)
+                    out = net(label_pyr[s], prev_pyr[s], mask_pyr[s], coarse, prior_pyr[s])
             else:
-                out = net(label_pyr[s], prev_pyr[s], mask_pyr[s], coarse)
+                out = net(label_pyr[s], prev_pyr[s], mask_pyr[s], coarse, prior_pyr[s])
             scale_images.append(out["image"])
             coarse = out
         result = {k: v for k, v in coarse.items() if not k.endswith("_features")}
