@@ -39,10 +39,17 @@ class ScheduleConfig:
     scale_every: int = 0  # steps between adding finer spatial scales; 0: all scales from the start
     new_scale_only: int = 0  # steps after adding a scale during which only the new scale trains
     lr_decay_start: float = 0.5  # fraction of max_steps after which every learning rate decays linearly to 0
+    # Chance per step that the L history frames the sequential generator starts from are the first-frame
+    # generator's outputs (detached) instead of the real frames. The reference always starts from real frames,
+    # but inference starts from generated ones: a model that only ever warped real frames learns to copy its
+    # history, and at inference copies (and re-blurs, warp after warp) a first frame it never learned to repair.
+    generated_history: float = 0.0
 
     def validate(self):
         if self.n_frames_start < 2 or self.n_frames_max < self.n_frames_start:
             raise ConfigError("schedule: need 2 <= n_frames_start <= n_frames_max")
+        if not 0.0 <= self.generated_history <= 1.0:
+            raise ConfigError(f"schedule.generated_history is a probability, got {self.generated_history}")
         if not 0.0 <= self.lr_decay_start <= 1.0:
             raise ConfigError("schedule.lr_decay_start must be within [0, 1]")
 

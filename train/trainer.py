@@ -146,10 +146,21 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ step
     def generate(self, x: dict, n_active: int, n_frozen: int) -> dict:
-        """Roll the generator over frames L..T-1 and the first-frame generator over frame 0."""
+        """Roll the generator over frames L..T-1 and the first-frame generator over frame 0. The history starts
+        from the real frames 0..L-1 or, with chance ``schedule.generated_history``, from the first-frame
+        generator's (detached) outputs for them, as at inference."""
         mcfg, L = self.mcfg, self.mcfg.n_past_frames
         keep = max(1, self.cfg.schedule.frames_backprop)
-        history = [[_down(x["real"][t], n_active - 1 - s) for t in range(L)] for s in range(n_active)]
+        first = None
+        if "first_frame" in self.G:
+            first = self.G["first_frame"](conditioning.first_frame_input(mcfg, x["enc"][0], x["feats"][0]))["image"]
+        starts = x["real"][:L]
+        if first is not None and float(torch.rand(())) < self.cfg.schedule.generated_history:
+            with torch.no_grad():
+                starts = [first.detach()] + [
+                    self.G["first_frame"](conditioning.first_frame_input(mcfg, x["enc"][t], x["feats"][t]))["image"]
+                    for t in range(1, L)]
+        history = [[_down(starts[t], n_active - 1 - s) for t in range(L)] for s in range(n_active)]
         outs = []
         for t in range(L, x["T"]):
             inp = conditioning.generator_input(mcfg, x["enc"], t, x["feats"][t])
@@ -161,10 +172,7 @@ class Trainer:
                 h.append(out["scale_images"][s])
                 if len(outs) >= keep and len(h) > keep:  # truncated BPTT: older frames carry no gradient
                     h[-keep - 1] = h[-keep - 1].detach()
-        first = None
-        if "first_frame" in self.G:
-            first = self.G["first_frame"](conditioning.first_frame_input(mcfg, x["enc"][0], x["feats"][0]))["image"]
-        return {"outs": outs, "first": first}
+        return {"outs": outs, "first": first, "history_start": starts[L - 1]}
 
     def _d_image(self, cond: torch.Tensor, image: torch.Tensor) -> dict:
         return self.D["image"](torch.cat([cond, image], 1))
@@ -251,7 +259,7 @@ class Trainer:
             gt_flow = torch.cat(x["flow"][L:], 0)
             conf = torch.cat(x["conf"][L:], 0)
             prev_real = torch.cat(x["real"][L - 1:-1], 0)
-            prev_fake = torch.cat([x["real"][L - 1]] + [o["image"] for o in outs[:-1]], 0)
+            prev_fake = torch.cat([gen["history_start"]] + [o["image"] for o in outs[:-1]], 0)
             if mcfg.use_flow:
                 flow = torch.cat([o["flow"] for o in outs], 0)
                 mask = torch.cat([o["mask"] for o in outs], 0)

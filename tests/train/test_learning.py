@@ -12,6 +12,7 @@ from train.config import load_config  # noqa: E402
 from train.distributed import DistInfo  # noqa: E402
 from train.trainer import Trainer  # noqa: E402
 from train.validate import validate  # noqa: E402
+from v2v import conditioning  # noqa: E402
 from v2v.dataset import VideoDataset  # noqa: E402
 from v2v.dataset_format import open_dataset  # noqa: E402
 
@@ -35,3 +36,34 @@ def test_tiny_model_learns_a_clip(tmp_path):
     print("before", before, "after", after)
     assert after["psnr"] > before["psnr"] + 5, (before, after)
     assert after["ssim"] > before["ssim"] + 0.15, (before, after)
+
+
+@pytest.mark.parametrize("chance", [0.0, 1.0])
+def test_history_starts_from_real_or_generated_frames(tmp_path, chance):
+    """schedule.generated_history: the sequential generator's history starts from the real frames (0) or from the
+    first-frame generator's detached outputs (1), and the temporal warp loss compares against that same start."""
+    torch.manual_seed(0)
+    ds = make_street_dataset(tmp_path / "clip", frames=4, size=(64, 32))
+    cfg = load_config(ROOT / "train" / "configs" / "tiny_test.yaml",
+                      [f"data.root={ds}", f"out_dir={tmp_path / 'run'}", f"schedule.generated_history={chance}"])
+    trainer = Trainer(cfg, DistInfo())
+    item = VideoDataset(open_dataset(ds), 4, flip=False)[0]
+    x = trainer.prepare({k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()}, 1)
+    gen = trainer.generate(x, 1, 0)
+    L = trainer.mcfg.n_past_frames
+    if chance == 0.0:
+        assert gen["history_start"] is x["real"][L - 1]
+    else:
+        assert not gen["history_start"].requires_grad
+        with torch.no_grad():
+            expect = trainer.G["first_frame"](conditioning.first_frame_input(
+                trainer.mcfg, x["enc"][L - 1], x["feats"][L - 1]))["image"]
+        assert torch.allclose(gen["history_start"], expect, atol=1e-5)
+    logs = trainer.train_step({k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()})
+    assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+
+
+def test_generated_history_must_be_a_probability():
+    from train.config import ConfigError
+    with pytest.raises(ConfigError, match="generated_history"):
+        load_config(ROOT / "train" / "configs" / "tiny_test.yaml", ["schedule.generated_history=1.5"])
