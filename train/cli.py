@@ -177,6 +177,9 @@ class Run:
             if not same:
                 raise RuntimeError("ranks ended with different parameters: gradient averaging is broken")
             self.log(f"parameters identical on all {self.dist.world_size} ranks")
+        if tr.step < cfg.max_steps:  # stopped by a signal: exit promptly (schedulers kill soon after SIGTERM)
+            self.log(f"stopped at step {tr.step}; state saved to {self.ckpt}; continue with --resume")
+            return
         if self.val_names and not (cfg.val_every and tr.step % cfg.val_every == 0):
             self.run_validation(tr.step)
         self.log(f"finished at step {tr.step}; model exported to {self.out / 'export'}")
