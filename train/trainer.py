@@ -125,11 +125,10 @@ class Trainer:
         gt_flow = [resize_flow(flow[:, t], tuple(size)) if shrink else flow[:, t] for t in range(T)]
         gt_conf = [(F.interpolate(conf[:, t], size=tuple(size), mode="nearest") if shrink else conf[:, t])
                    for t in range(T)]
-        prior = [None] * T
+        prior = [None] * T  # full size: the generator brings it to each scale's resolution
         if mcfg.use_flow and mcfg.flow_prior == "labels":
-            for t in range(1, T):
-                p = label_flow_batch(labels[:, t], labels[:, t - 1])
-                prior[t] = resize_flow(p, tuple(size)) if shrink else p
+            for t in range(mcfg.n_past_frames, T):  # only the frames the sequential generator makes
+                prior[t] = label_flow_batch(labels[:, t], labels[:, t - 1])
         feats = [None] * T
         if "encoder" in self.G:
             full = images.flatten(0, 1)
@@ -151,15 +150,15 @@ class Trainer:
         generator's (detached) outputs for them, as at inference."""
         mcfg, L = self.mcfg, self.mcfg.n_past_frames
         keep = max(1, self.cfg.schedule.frames_backprop)
-        first = None
-        if "first_frame" in self.G:
-            first = self.G["first_frame"](conditioning.first_frame_input(mcfg, x["enc"][0], x["feats"][0]))["image"]
+
+        def first_frame(t: int) -> torch.Tensor:
+            return self.G["first_frame"](conditioning.first_frame_input(mcfg, x["enc"][t], x["feats"][t]))["image"]
+
+        first = first_frame(0) if "first_frame" in self.G else None
         starts = x["real"][:L]
         if first is not None and float(torch.rand(())) < self.cfg.schedule.generated_history:
             with torch.no_grad():
-                starts = [first.detach()] + [
-                    self.G["first_frame"](conditioning.first_frame_input(mcfg, x["enc"][t], x["feats"][t]))["image"]
-                    for t in range(1, L)]
+                starts = [first.detach()] + [first_frame(t) for t in range(1, L)]
         history = [[_down(starts[t], n_active - 1 - s) for t in range(L)] for s in range(n_active)]
         outs = []
         for t in range(L, x["T"]):

@@ -76,12 +76,7 @@ class Synthesizer:
         onehot = cfg.labels.encoding == "onehot"
         if onehot:
             self.ids.append(labels.to(dev).long())
-        prior = None
-        if cfg.use_flow and cfg.flow_prior == "labels":
-            labels_now = labels.detach().cpu()
-            prior = (torch.zeros(labels_now.shape[0], 2, *labels_now.shape[-2:]) if self.previous_labels is None
-                     else label_flow_batch(labels_now, self.previous_labels)).to(dev)
-            self.previous_labels = labels_now
+        labels_cpu = labels.detach().cpu() if cfg.use_flow and cfg.flow_prior == "labels" else None
         with self._autocast():
             if self.t < L and "first_frame" in self.nets:
                 x = self._layout(conditioning.first_frame_input(cfg, enc, feats))
@@ -93,6 +88,12 @@ class Synthesizer:
             else:
                 frames = list(self.frames)
                 x = self._layout(conditioning.generator_input(cfg, frames, len(frames) - 1, feats))
+                prior = None
+                if labels_cpu is not None:  # DIS flow between this frame's labels and the previous frame's
+                    if self.previous_labels is None:  # the video's first frame: no motion yet
+                        prior = torch.zeros(labels_cpu.shape[0], 2, *labels_cpu.shape[-2:], device=dev)
+                    else:
+                        prior = label_flow_batch(labels_cpu, self.previous_labels).to(dev)
                 prev = []
                 for s, hist in enumerate(self.history):
                     h, w = x.shape[-2] // 2 ** (cfg.n_scales - 1 - s), x.shape[-1] // 2 ** (cfg.n_scales - 1 - s)
@@ -111,6 +112,7 @@ class Synthesizer:
                 scale_images = [im.float() for im in out["scale_images"]]
         for hist, im in zip(self.history, scale_images):
             hist.append(im)
+        self.previous_labels = labels_cpu
         self.t += 1
         return result
 
