@@ -8,6 +8,7 @@ classes (road, sky, ...) are one track each for the whole video.
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import cv2
@@ -29,7 +30,21 @@ MAX_OBJECTS = 60
 
 
 def new_style_state() -> dict:
-    return {"objects": [], "selected": None, "seed": 0, "rerolls": {}, "result": None, "key": None, "runs": 0}
+    return {"objects": [], "selected": None, "seed": 0, "rerolls": {}, "colors": {}, "result": None, "key": None,
+            "runs": 0}
+
+
+def parse_color(value) -> str:
+    """The colour picker's value ("#rrggbb", "#rgb" or "rgb(a)(r, g, b[, a])") as "#rrggbb"."""
+    text = str(value or "").strip().lower()
+    if re.fullmatch(r"#[0-9a-f]{3}", text):
+        return "#" + "".join(ch * 2 for ch in text[1:])
+    if re.fullmatch(r"#[0-9a-f]{6}([0-9a-f]{2})?", text):
+        return text[:7]
+    m = re.fullmatch(r"rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(,\s*[\d.]+\s*)?\)", text)
+    if m and all(float(v) <= 255 for v in m.groups()[:3]):
+        return "#" + "".join(f"{int(round(float(v))):02x}" for v in m.groups()[:3])
+    raise UserError(f"pick a colour first (got {value!r})")
 
 
 def list_objects(vol: LabelVolume, frames: int) -> tuple[list[dict], list[np.ndarray]]:
@@ -123,7 +138,8 @@ def make_handlers(limits: Limits) -> dict:
             before = street.get("generated")  # the street tab's video (same seed: the same look)
         scale = display_scale(vol.size)
         for ev in run_street(vol, model, work, f"style_{style['runs']}", limits, seed=style["seed"],
-                             rerolls=style["rerolls"], cancel=cancel, progress=progress, require_style=True):
+                             rerolls=style["rerolls"], cancel=cancel, progress=progress, require_style=True,
+                             colors=style["colors"]):
             if ev["event"] == "frame":
                 if ev["preview"]:
                     yield gr.skip(), enlarge(ev["image"], scale), gr.skip(), ev["status"], gr.skip(), gr.skip()
@@ -151,6 +167,7 @@ def make_handlers(limits: Limits) -> dict:
         street_vol = _volume(street)
         style = dict(style or new_style_state())
         style["rerolls"] = dict(style.get("rerolls") or {})
+        style["colors"] = dict(style.get("colors") or {})
         if style.get("key") != (id(street_vol), len(street_vol.ops)) or not style.get("objects"):
             _gallery(street, style)
         change(style)
@@ -169,6 +186,19 @@ def make_handlers(limits: Limits) -> dict:
             if st.get("selected") is None:
                 raise UserError("select an object in the gallery first (or roll everything)")
             st["rerolls"][int(st["selected"])] = random.randint(0, 2**31 - 1)
+            st["colors"].pop(int(st["selected"]), None)
+        yield from _job(street, style, model, request, progress, change)
+
+    @user_facing
+    def on_paint_selected(street: dict | None, style: dict | None, model: str, seed, color,
+                          request: gr.Request, progress=gr.Progress()):
+        hex_color = parse_color(color)
+
+        def change(st):
+            st["seed"] = int(seed or 0)
+            if st.get("selected") is None:
+                raise UserError("select an object in the gallery first")
+            st["colors"][int(st["selected"])] = hex_color
         yield from _job(street, style, model, request, progress, change)
 
     @user_facing
@@ -179,6 +209,7 @@ def make_handlers(limits: Limits) -> dict:
         def change(st):
             st["seed"] = new_seed
             st["rerolls"] = {}
+            st["colors"] = {}
         for out in _job(street, style, model, request, progress, change):
             yield out + (new_seed,)
 
@@ -188,6 +219,7 @@ def make_handlers(limits: Limits) -> dict:
         def change(st):
             if int(seed or 0) != st.get("seed"):
                 st["rerolls"] = {}
+                st["colors"] = {}
             st["seed"] = int(seed or 0)
         yield from _job(street, style, model, request, progress, change)
 
@@ -210,6 +242,9 @@ def build(limits: Limits, state: gr.State, street: dict) -> dict:
             find_btn = gr.Button("Find objects", elem_id="style-find")
             seed = gr.Number(0, label="Seed", precision=0, minimum=0)
             dice_one = gr.Button("🎲 Re-roll the selected object", variant="primary", elem_id="style-dice-one")
+            with gr.Row():
+                color = gr.ColorPicker("#c02020", label="Colour", min_width=60, elem_id="style-color")
+                paint = gr.Button("🎨 Paint the selected object", elem_id="style-paint", min_width=120)
             dice_all = gr.Button("🎲 Re-roll everything")
             gen_btn = gr.Button("Generate with this seed")
             stop_btn = gr.Button("Stop", variant="stop")
@@ -228,6 +263,7 @@ def build(limits: Limits, state: gr.State, street: dict) -> dict:
     outs = [style_state, preview, video, status_md, compare, gallery]
     heavy = {"concurrency_id": "synthesis", "show_progress_on": [video], **private}
     dice_one.click(h["on_reroll_selected"], [state, style_state, street["model"], seed], outs, **heavy)
+    paint.click(h["on_paint_selected"], [state, style_state, street["model"], seed, color], outs, **heavy)
     dice_all.click(h["on_reroll_all"], [state, style_state, street["model"]], outs + [seed], **heavy)
     gen_btn.click(h["on_generate"], [state, style_state, street["model"], seed], outs, **heavy)
     stop_btn.click(street["handlers"]["on_stop"], None, [status_md], queue=False, **private)

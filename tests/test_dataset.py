@@ -198,3 +198,37 @@ def test_flow_computed_on_the_fly_with_bounded_cache(tmp_path):
         assert float(item["flow_conf"][1:, :, 6:-6, 6:-6].mean()) > 0.8
         assert item["flow"][0].abs().sum() == 0
         assert len(ds._flow_cache) <= 2
+
+
+def test_recolor_moves_whole_classes_and_keeps_texture():
+    from v2v.dataset import RECOLOR_RANGE, recolor_regions
+
+    torch.manual_seed(0)
+    labels = torch.zeros(3, 16, 32, dtype=torch.int64)
+    labels[:, :, 16:] = 26
+    texture = torch.linspace(-0.1, 0.1, 32).expand(3, 3, 16, 32)
+    images = (texture + torch.tensor([-0.5, -0.4, -0.3]).view(1, 3, 1, 1)).contiguous()
+    moved = recolor_regions(images, labels, 1.0)
+    shift = moved - images
+    for cls in (0, 26):
+        per_class = shift.permute(1, 0, 2, 3)[:, labels == cls]  # (3 channels, pixels of the class)
+        # one shift per class and channel, in every frame: texture and motion are kept
+        assert torch.allclose(per_class, per_class[:, :1].expand_as(per_class), atol=1e-6)
+        mean = moved.permute(1, 0, 2, 3)[:, labels == cls].mean(1)
+        assert ((mean >= RECOLOR_RANGE[0] - 1e-5) & (mean <= RECOLOR_RANGE[1] + 1e-5)).all()
+    assert not torch.allclose(shift[:, :, :, 0], shift[:, :, :, -1])  # the two classes got different colours
+    assert torch.equal(recolor_regions(images, labels, 0.0), images)
+
+
+def test_recolor_only_for_training_street_runs(coded, tmp_path):
+    torch.manual_seed(1)
+    plain = VideoDataset(coded, 3, flip=False, random=False)[0]
+    val = VideoDataset(coded, 3, flip=False, random=False, recolor=1.0)[0]
+    assert torch.equal(plain["images"], val["images"])  # validation never recolours
+    item = VideoDataset(coded, 3, flip=False, recolor=1.0)[0]
+    same = VideoDataset(coded, 3, flip=False)
+    torch.manual_seed(1)
+    ref = same[0]
+    assert not torch.equal(item["images"], ref["images"]) and torch.equal(item["labels"], ref["labels"])
+    with pytest.raises(UserError, match="probability"):
+        VideoDataset(coded, 3, recolor=1.5)

@@ -13,6 +13,7 @@ from synthetic import make_street_dataset  # noqa: E402
 
 from v2v.checkpoint import export_model, load_model  # noqa: E402
 from v2v.cli import main  # noqa: E402
+from v2v.errors import UserError  # noqa: E402
 from v2v.nn.build import build_generators  # noqa: E402
 from v2v.pipeline import Synthesizer  # noqa: E402
 from v2v.presets import model_preset  # noqa: E402
@@ -121,6 +122,15 @@ def test_fit_style_bank_writes_into_the_model(tmp_path):
         assert torch.equal(v, before[k].half().float()), k
     again = StyleBank.from_tensors(model["extra"])
     assert again.summary() == bank.summary()
+    # held-out sequences stay out of the mixtures
+    bank = fit_style_bank(tmp_path / "m", ds, components=3, exclude=["b"])
+    assert bank.summary()["car"]["samples"] == 8
+    assert load_model(tmp_path / "m")["meta"]["style"]["sequences"] == ["a", "c"]
+    assert fit_style_bank(tmp_path / "m", ds, sequences=["c"]).summary()["car"]["samples"] == 4
+    with pytest.raises(UserError, match="'d' is not in"):
+        fit_style_bank(tmp_path / "m", ds, exclude=["d"])
+    with pytest.raises(UserError, match="no sequences"):
+        fit_style_bank(tmp_path / "m", ds, sequences=["a"], exclude=["a"])
     # a model without the encoder has nothing to fit
     cfg2 = model_preset("street_256", {**TINY, "encoder.enabled": False})
     export_model(tmp_path / "plain", cfg2, build_generators(cfg2))
@@ -198,6 +208,30 @@ def test_same_seed_same_features_and_reroll_changes_only_that_track():
         assert torch.equal(changed, torch.from_numpy(m["a"]))  # exactly car A's pixels change
     other, _ = sampler_maps(bank, StyleRequest(seed=5))
     assert any(not torch.equal(a, b) for a, b in zip(first, other))
+
+
+def test_colour_request_paints_one_track_on_colour_anchored_models_only():
+    bank = contrast_bank()
+    labels, insts, masks = label_video(3)
+    cfg, _ = tiny_model()
+    car_a = int(Tracker().update(labels[0], insts[0])[masks[0]["a"]][0])
+
+    def maps(request, color_features=True):
+        sampler = StyleSampler(bank, request, cfg, color_features=color_features)
+        return [sampler.features(*as_tensors(lab, inst), t) for t, (lab, inst) in enumerate(zip(labels, insts))]
+
+    base = maps(StyleRequest(seed=2))
+    red = maps(StyleRequest(seed=2, colors={car_a: "#ff0000"}))
+    for a, b, m in zip(base, red, masks):
+        car = torch.from_numpy(m["a"])
+        assert torch.allclose(b[0][:, car], torch.tensor([1.0, -1.0, -1.0]).view(3, 1).expand(3, int(car.sum())))
+        assert torch.equal(a[0][:, ~car], b[0][:, ~car])  # every other object keeps its draw
+    assert torch.equal(maps(StyleRequest(seed=2, colors={car_a: (255, 0, 0)}))[0], red[0])
+    with pytest.raises(UserError, match="not colours"):
+        maps(StyleRequest(colors={car_a: "#ff0000"}), color_features=False)
+    for bad in ("red", "#ff00", (0, 0, 300), "#gg0000"):
+        with pytest.raises(UserError, match="colour"):
+            maps(StyleRequest(colors={car_a: bad}))
 
 
 def test_classes_without_mixture_get_zeros_and_no_bank_is_all_zeros():

@@ -139,4 +139,15 @@ def test_style_flags(setup, tmp_path, capsys):
     assert main(base[:2] + [str(setup["model"])] + base[3:] + ["--output", str(tmp_path / "e.mp4"),
                                                               "--style-seed", "1"]) == 2
     assert "no style mixtures" in capsys.readouterr().err
-    assert not (tmp_path / "d.mp4").exists() and not (tmp_path / "e.mp4").exists()
+    # --color needs a model whose style features are colours (meta style_features "rgb")
+    assert main(base + ["--output", str(tmp_path / "f.mp4"), "--color", "1=#ff0000"]) == 2
+    assert "not colours" in capsys.readouterr().err
+    assert main(base + ["--output", str(tmp_path / "f.mp4"), "--color", "red"]) == 2
+    assert "TRACK_ID=#rrggbb" in capsys.readouterr().err
+    rgb = export_model(tmp_path / "rgb", model["config"], model["networks"],
+                       meta={"size": [64, 32], "style_features": "rgb"}, extra_tensors=contrast_bank().to_tensors())
+    assert main(["synthesize", "--checkpoint", str(rgb), *base[3:], "--output", str(tmp_path / "g.mp4"),
+                 "--style-seed", "3", "--color", "1=#ff0000"]) == 0
+    painted = [f.to_ndarray(format="rgb24") for f in av.open(str(tmp_path / "g.mp4")).decode(video=0)]
+    assert sum(abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(frames["a"], painted)) > 0
+    assert not any((tmp_path / f"{k}.mp4").exists() for k in "def")

@@ -69,6 +69,7 @@ class Run:
         self.index, self.val_index, self.val_names = index, val_index, val
         self.dataset = VideoDataset(index, schedule.num_frames(cfg.schedule, 0), crop_size=tuple(cfg.data.crop) or None,
                                     flip=cfg.data.flip and index.kind == "street", sequences=train,
+                                    recolor=cfg.data.recolor,
                                     samples_per_epoch=cfg.data.samples_per_epoch or None)
         self.sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
                                           shuffle=True, seed=cfg.seed)
@@ -123,6 +124,8 @@ class Run:
         person's pose statistics (to normalise driving poses to this person)."""
         meta = {"step": self.trainer.step, "preset": self.cfg.preset, "dataset": self.cfg.data.root,
                 "size": list(self.index.size), "fps": self.index.fps, "kind": self.index.kind}
+        if self.trainer.mcfg.encoder.enabled and self.cfg.loss.style_color:
+            meta["style_features"] = "rgb"  # the first three feature channels are region colours (StyleRequest.colors)
         if self.index.kind == "pose":
             if not hasattr(self, "_pose_stats"):
                 from v2v.inputs.pose_normalize import clip_stats

@@ -25,6 +25,7 @@ class DataConfig:
     val_frames: int = 30  # frames of each validation sequence that the validation pass generates
     crop: tuple[int, ...] = ()  # (W, H) random crop; empty: full frames
     flip: bool = True
+    recolor: float = 0.0  # street: chance per class per training run of a random colour (v2v.dataset.recolor_regions)
     num_workers: int = 0
     samples_per_epoch: int = 0
 

@@ -8,7 +8,8 @@ Per step, for a batch of T-frame sequences:
    Loss = image GAN + feature matching (+ VGG) on the output and on the hallucinated image, flow L1 + flow warp
    (masked by the ground-truth flow's confidence), temporal warp of the output, mask regulariser, and for every
    temporal scale whose window fits: temporal GAN + feature matching on K frames taken K^s apart with the K-1
-   real flows.
+   real flows. With the feature encoder E: its colour anchor (``loss.style_color``) and the style consistency of
+   every generated frame (``loss.style_consistency``: E, frozen, must read back the features given).
 2. The image D update (real vs. every fake of the step).
 3. One update per temporal D scale.
 Every optimiser is Adam and follows the same constant-then-linear-decay schedule.
@@ -25,7 +26,7 @@ from v2v import conditioning
 from v2v.flow import resize_flow, warp
 from v2v.flow_prior import label_flow_batch
 from v2v.losses import (VGGLoss, feature_matching_loss, flow_loss, flow_warp_loss, gan_loss, mask_regularizer,
-                        temporal_warp_loss)
+                        style_color_loss, style_consistency_loss, temporal_warp_loss)
 from v2v.nn.blocks import downsample
 from v2v.nn.build import build_discriminators, build_generators
 from v2v.nn.encoder import instance_pool, region_ids
@@ -129,19 +130,44 @@ class Trainer:
         if mcfg.use_flow and mcfg.flow_prior == "labels":
             for t in range(mcfg.n_past_frames, T):  # only the frames the sequential generator makes
                 prior[t] = label_flow_batch(labels[:, t], labels[:, t - 1])
-        feats = [None] * T
+        feats, regions, style_color = [None] * T, [None] * T, None
         if "encoder" in self.G:
             full = images.flatten(0, 1)
-            pooled = instance_pool(self.G["encoder"](full), region_ids(
-                labels.flatten(0, 1), inst.flatten(0, 1), mcfg.labels.num_classes, mcfg.encoder.stuff_pooling))
+            ids = region_ids(labels.flatten(0, 1), inst.flatten(0, 1), mcfg.labels.num_classes,
+                             mcfg.encoder.stuff_pooling)
+            pooled = instance_pool(self.G["encoder"](full), ids)
+            if self.cfg.loss.style_color:
+                style_color = style_color_loss(pooled, instance_pool(full, ids))
             pooled = pooled.view(*images.shape[:2], *pooled.shape[1:])
             feats = [_down(pooled[:, t], shrink) for t in range(T)]
+            ids = ids.view(*images.shape[:2], *ids.shape[1:])
+            regions = [F.interpolate(ids[:, t, None].float(), size=tuple(size), mode="nearest")[:, 0].long()
+                       if shrink else ids[:, t] for t in range(T)]
         if self.cfg.channels_last:
             def cl(x):
                 return None if x is None else x.contiguous(memory_format=torch.channels_last)
             enc, real, fg, feats = ([cl(x) for x in seq] for seq in (enc, real, fg, feats))
         return {"enc": enc, "fg": fg, "real": real, "flow": gt_flow, "conf": gt_conf, "feats": feats, "prior": prior,
-                "T": T}
+                "regions": regions, "style_color": style_color, "T": T}
+
+    def _encode_frozen(self, images: torch.Tensor) -> torch.Tensor:
+        """E(images) with E's weights held fixed: gradients reach the images (the generator), not E."""
+        enc = self.G["encoder"]
+        params = {k: v.detach() for k, v in enc.named_parameters()}
+        return torch.func.functional_call(enc, params, (images,))
+
+    def _style_terms(self, x: dict, fakes: list[torch.Tensor], frames: list[int]) -> dict:
+        """Style losses: E's colour anchor, and the consistency of the generated frames (``fakes``, of sequence
+        frames ``frames``) with the features they were given."""
+        w, terms = self.cfg.loss, {}
+        if x["style_color"] is not None:
+            terms["E_color"] = x["style_color"] * w.style_color
+        if w.style_consistency and "encoder" in self.G:
+            encoded = self._encode_frozen(torch.cat(fakes, 0))
+            given = torch.cat([x["feats"][t] for t in frames], 0)
+            regions = torch.cat([x["regions"][t] for t in frames], 0)
+            terms["G_style"] = style_consistency_loss(encoded, given, regions) * w.style_consistency
+        return terms
 
     # ------------------------------------------------------------------------------------------------ step
     def generate(self, x: dict, n_active: int, n_frozen: int) -> dict:
@@ -255,6 +281,8 @@ class Trainer:
                     terms["F_VGG"] = self.vgg(first, x["real"][0]) * w.vgg
                 if w.first_frame_l1:
                     terms["F_L1"] = F.l1_loss(first.float(), x["real"][0].float()) * w.first_frame_l1
+            terms.update(self._style_terms(x, ([first] if first is not None else []) + [fake],
+                                           ([0] if first is not None else []) + list(range(L, x["T"]))))
             gt_flow = torch.cat(x["flow"][L:], 0)
             conf = torch.cat(x["conf"][L:], 0)
             prev_real = torch.cat(x["real"][L - 1:-1], 0)

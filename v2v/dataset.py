@@ -15,6 +15,12 @@ Random choices (start frame, crop box, flip) come from torch's global RNG, so Da
 ``torch.manual_seed`` make them reproducible. One crop box and one flip decision hold for the whole run of frames.
 A horizontal flip mirrors every map and negates the x component of the flow; it is used for street scenes only
 (pose and face maps have a handedness that a mirror would swap).
+
+Region recolouring (``recolor``, street scenes): each class present in the run is, with this chance, moved to a
+random colour — its pixels shifted by (random target − the class's mean colour over the run), the same shift in
+every frame, so texture and motion stay. It teaches a model with style features to draw whatever colour its
+features ask for (the few real sequences alone show nearly one colour per class, and a generator trained on them
+ignores requests outside it).
 """
 from __future__ import annotations
 
@@ -53,7 +59,7 @@ class VideoDataset(Dataset):
 
     def __init__(self, root: str | Path | DatasetIndex, num_frames: int, crop_size=None, flip: bool | None = None,
                  samples_per_epoch: int | None = None, random: bool = True, sequences: list[str] | None = None,
-                 flow_cache_size: int = 64, flow_preset: str = "medium"):
+                 flow_cache_size: int = 64, flow_preset: str = "medium", recolor: float = 0.0):
         self.index = root if isinstance(root, DatasetIndex) else open_dataset(root)
         self.kind = self.index.kind
         if sequences is not None:
@@ -66,6 +72,11 @@ class VideoDataset(Dataset):
         if flip and self.kind != "street":
             raise UserError(f"horizontal flips are only for street scenes; a {self.kind} dataset cannot be flipped")
         self.flip = (self.kind == "street" and random) if flip is None else bool(flip)
+        if not 0.0 <= recolor <= 1.0:
+            raise UserError(f"recolor is a probability, got {recolor}")
+        if recolor and self.kind != "street":
+            raise UserError(f"region recolouring needs class labels; a {self.kind} dataset has none")
+        self.recolor = float(recolor) if random else 0.0
         self.random = random
         self.samples_per_epoch = samples_per_epoch
         self.num_frames = 1
@@ -109,6 +120,8 @@ class VideoDataset(Dataset):
         item.update(self._flows(seq, start, t, frames, box))
         if flip:
             item = _hflip(item)
+        if self.recolor and seq.images is not None:
+            item["images"] = recolor_regions(item["images"], item["labels"], self.recolor)
         item.update(sequence=seq.name, start=start, num_frames=t, has_images=seq.images is not None)
         return item
 
@@ -173,3 +186,24 @@ def _hflip(item: dict) -> dict:
     out = {k: torch.flip(v, dims=[-1]) for k, v in item.items()}
     out["flow"][:, 0] = -out["flow"][:, 0]
     return out
+
+
+RECOLOR_RANGE = (-0.9, 0.6)  # targets per channel, in [-1, 1] image units (bright targets would clip texture)
+
+
+def recolor_regions(images: torch.Tensor, labels: torch.Tensor, chance: float) -> torch.Tensor:
+    """(T, 3, H, W) frames in [-1, 1] with each class of ``labels`` (T, H, W), with probability ``chance``, shifted
+    to a random colour (uniform in ``RECOLOR_RANGE`` per channel): one shift per class for the whole run, so
+    texture and motion are kept; clipped to [-1, 1]. Uses torch's global RNG, no loop over classes."""
+    flat = labels.reshape(-1)
+    classes, inverse = torch.unique(flat, return_inverse=True)
+    k = len(classes)
+    pixels = images.permute(1, 0, 2, 3).reshape(3, -1)  # (3, T*H*W)
+    sums = pixels.new_zeros(3, k).index_add_(1, inverse, pixels)
+    means = sums / torch.bincount(inverse, minlength=k).clamp(min=1).to(pixels.dtype)
+    chosen = torch.rand(k) < chance
+    lo, hi = RECOLOR_RANGE
+    targets = torch.rand(3, k) * (hi - lo) + lo
+    shift = torch.where(chosen, targets - means, torch.zeros_like(means))  # (3, K)
+    moved = pixels + shift[:, inverse]
+    return moved.reshape(3, *images.shape[:1], *images.shape[2:]).permute(1, 0, 2, 3).clamp(-1, 1).contiguous()

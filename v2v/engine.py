@@ -199,7 +199,8 @@ class Engine:
         if mod is None:
             return None  # no style module yet: the features stay zero
         encoder = self.networks["encoder"] if "encoder" in self.networks else None
-        return mod.StyleSampler(self.style_bank, style, self.config, encoder)
+        return mod.StyleSampler(self.style_bank, style, self.config, encoder,
+                                color_features=self.meta.get("style_features") == "rgb")
 
     def _labels_color(self, labels: torch.Tensor) -> np.ndarray:
         ls = self.config.labels

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .flow import warp
+from .nn.encoder import instance_pool
 
 GAN_MODES = ("ls", "hinge", "original")
 
@@ -30,6 +31,8 @@ class LossWeights:
     first_frame_l1: float = 0.0  # optional L1 to the real first frame (helps tiny CPU runs converge)
     image_l1: float = 0.0  # optional L1 of every generated frame to the real one: a stand-in for VGG when no VGG
     # weights are on the machine (pulls colours towards the real frame, so the style features carry them)
+    style_color: float = 0.0  # encoder E: its first (up to 3) pooled channels must equal each region's mean colour
+    style_consistency: float = 0.0  # generator: E(output), pooled per region, must equal the features it was given
 
 
 def gan_loss(predictions: list[torch.Tensor], target_real: bool, mode: str = "ls", for_discriminator: bool = True
@@ -116,3 +119,26 @@ def temporal_warp_loss(fake: torch.Tensor, fake_prev: torch.Tensor, gt_flow: tor
 def mask_regularizer(mask: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
     """Push the occlusion mask m towards 0 (prefer warping) where the flow is reliable."""
     return masked_l1(mask, torch.zeros_like(mask), confidence)
+
+
+def style_color_loss(pooled_features: torch.Tensor, pooled_colors: torch.Tensor) -> torch.Tensor:
+    """Anchor the style features to colour: the first min(3, C) channels of the region-pooled features must equal
+    the region-pooled real image (both (B, C, H, W), constant over each region, so the L1 weighs regions by area).
+
+    Why: an unanchored encoder learns features slowly; after 1300 CPU steps the street model's features varied by
+    a standard deviation of 0.01-0.09 per class (tanh range [-1, 1]) and the generator ignored them. Anchored, the
+    features span the real spread of region colours from the start (a red and a grey car are far apart), and
+    the channels beyond the third stay free for what else the encoder finds.
+    """
+    k = min(3, pooled_features.shape[1], pooled_colors.shape[1])
+    return F.l1_loss(pooled_features[:, :k].float(), pooled_colors[:, :k].detach().float())
+
+
+def style_consistency_loss(encoded_fake: torch.Tensor, given_features: torch.Tensor, regions: torch.Tensor
+                           ) -> torch.Tensor:
+    """The generated frame must carry the style it was asked for: E(fake) averaged over each region (``regions``
+    (B, H, W) as for ``instance_pool``) against the pooled features the generator received (the target is detached;
+    the caller runs E with frozen weights so only the generator answers to this term). BicycleGAN's latent
+    regression, per region."""
+    pooled = instance_pool(encoded_fake.float(), regions)
+    return F.l1_loss(pooled, given_features.detach().float())

@@ -221,12 +221,14 @@ def _image_tensor(image: np.ndarray) -> torch.Tensor:
 
 def fit_style_bank(model_dir: str | Path, dataset_dir: str | Path, components: int = 5,
                    max_frames_per_sequence: int | None = None, progress: Progress | None = None,
-                   min_region_fraction: float = MIN_REGION_FRACTION, batch_size: int = 8) -> StyleBank:
+                   min_region_fraction: float = MIN_REGION_FRACTION, batch_size: int = 8,
+                   sequences: Iterable[str] | None = None, exclude: Iterable[str] = ()) -> StyleBank:
     """Encode every real frame of a prepared dataset with the model's encoder, fit one mixture per class, and write
     the bank into the model folder (re-exported atomically with the same networks and its other extra tensors).
 
     One sample per (frame, object instance) and per (frame, stuff class region); regions smaller than
-    ``min_region_fraction`` of the frame are skipped. The model meta gets a "style" summary.
+    ``min_region_fraction`` of the frame are skipped. ``sequences`` picks sequences by name (default: all),
+    ``exclude`` leaves some out (e.g. the held-out validation sequence). The model meta gets a "style" summary.
     """
     from .checkpoint import load_model
     from .dataset_format import open_dataset
@@ -251,7 +253,15 @@ def fit_style_bank(model_dir: str | Path, dataset_dir: str | Path, components: i
                         "dataset at such a size)")
     ncls = cfg.labels.num_classes
     min_pixels = max(1, int(round(w * h * min_region_fraction)))
-    jobs = [(s, i) for s in index.sequences for i in range(min(s.num_frames, max_frames_per_sequence or s.num_frames))]
+    names = [s.name for s in index.sequences]
+    unknown = [n for n in list(sequences or []) + list(exclude) if n not in names]
+    if unknown:
+        raise UserError(f"sequence {unknown[0]!r} is not in {dataset_dir} (has: {', '.join(names)})")
+    chosen = [s for s in index.sequences if (sequences is None or s.name in set(sequences)) and s.name not in
+              set(exclude)]
+    if not chosen:
+        raise UserError(f"no sequences of {dataset_dir} are left to fit styles on; check --sequences/--exclude")
+    jobs = [(s, i) for s in chosen for i in range(min(s.num_frames, max_frames_per_sequence or s.num_frames))]
     per_class: dict[int, list[np.ndarray]] = {}
     start = time.perf_counter()
     regions = 0
@@ -277,7 +287,8 @@ def fit_style_bank(model_dir: str | Path, dataset_dir: str | Path, components: i
     extra = {k: v for k, v in model["extra"].items() if not k.startswith("style.")}
     extra.update(bank.to_tensors())
     meta = dict(model["meta"])
-    meta["style"] = {"dataset": str(dataset_dir), "frames": len(jobs), "regions": regions,
+    meta["style"] = {"dataset": str(dataset_dir), "sequences": [s.name for s in chosen], "frames": len(jobs),
+                     "regions": regions,
                      "min_region_pixels": min_pixels, "max_components": components,
                      "classes": bank.summary()}
     _rewrite_model(Path(model_dir), cfg, nets, meta, extra)
@@ -503,12 +514,31 @@ class StyleRequest:
     seed: base seed of every track's draw. rerolls: {track id: seed} draws those tracks anew (other tracks keep
     their look). from_image: an (H, W, 3) uint8 RGB real frame whose per-class mean features are used (needs the
     encoder); its classes come from ``from_labels`` ((H, W) ids of that image) or, when None, from the first frame
-    of the video. Classes absent from the image fall back to the bank.
+    of the video. Classes absent from the image fall back to the bank. colors: {track id: (r, g, b) 0..255} paints
+    those tracks a chosen colour — for models whose style features are region colours (meta ``style_features``
+    "rgb", trained with ``loss.style_color``); the other feature channels, if any, keep the track's draw.
     """
     seed: int = 0
     rerolls: dict[int, int] = field(default_factory=dict)
     from_image: np.ndarray | None = None
     from_labels: np.ndarray | None = None
+    colors: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+
+
+def _color_vector(color, track_id) -> np.ndarray:
+    """(r, g, b) 0..255 (or "#rrggbb") -> the (3,) feature of a colour-anchored encoder: the colour in [-1, 1]."""
+    if isinstance(color, str):
+        text = color.strip().lstrip("#")
+        if len(text) != 6:
+            raise UserError(f"colour {color!r} for object {track_id} must look like #rrggbb")
+        try:
+            color = tuple(int(text[i:i + 2], 16) for i in (0, 2, 4))
+        except ValueError:
+            raise UserError(f"colour {color!r} for object {track_id} must look like #rrggbb") from None
+    rgb = np.asarray(color, np.float64).reshape(-1)
+    if rgb.shape != (3,) or not np.all((rgb >= 0) & (rgb <= 255)):
+        raise UserError(f"colour {color!r} for object {track_id} must be three values 0..255")
+    return (rgb / 127.5 - 1.0).astype(np.float32)
 
 
 class StyleSampler:
@@ -519,7 +549,7 @@ class StyleSampler:
     """
 
     def __init__(self, bank: StyleBank | None, request: StyleRequest | None, config,
-                 encoder: torch.nn.Module | None = None, use_flow: bool = True):
+                 encoder: torch.nn.Module | None = None, use_flow: bool = True, color_features: bool = False):
         self.bank = bank
         self.request = request or StyleRequest()
         self.config = config
@@ -530,6 +560,10 @@ class StyleSampler:
                             f"{self.feat_nc}; run `python -m v2v style fit` for this model")
         if self.request.from_image is not None and encoder is None:
             raise UserError("style from an image needs a model with a feature encoder")
+        self._colors = {int(t): _color_vector(c, t) for t, c in self.request.colors.items()}
+        if self._colors and not color_features:
+            raise UserError("this model's style features are not colours (it was trained without "
+                            "loss.style_color), so objects cannot be given a colour; re-roll them instead")
         self.tracker = Tracker(config.labels, use_flow=use_flow)
         self._vectors: dict[int, np.ndarray] = {}
         self._image_means: dict[int, np.ndarray] | None = None
@@ -556,6 +590,10 @@ class StyleSampler:
                 v = self.bank.sample(class_id, np.random.default_rng(self.track_seed(track_id)))
             else:
                 v = np.zeros(self.feat_nc, np.float32)
+            if track_id in self._colors:
+                v = v.copy()
+                k = min(3, self.feat_nc)
+                v[:k] = self._colors[track_id][:k]
             self._vectors[track_id] = v
         return v
 

@@ -57,3 +57,34 @@ def test_reroll_changes_mostly_that_object(volume, app_models):
     diff = np.abs(a - b).mean(-1)
     assert diff[inside].mean() > 1.5 * diff[~near].mean()
     np.testing.assert_array_equal(run({}), a)  # same seed, same video
+
+
+def test_painting_an_object_changes_mostly_that_object(volume, app_models):
+    """The colour picker: the selected object gets a colour (models whose style features are colours; the tiny
+    random stand-in models have none, and say so)."""
+    from v2v.errors import UserError
+
+    lim = Limits(max_frames=FRAMES)
+    objects, maps = list_objects(volume, FRAMES)
+    car = max((o for o in objects if o["class"] == "car"), key=lambda o: o["pixels"])
+
+    def run(colors):
+        work = session.new_dir()
+        try:
+            done = [e for e in run_street(volume, app_models["street"], work, "p", lim, seed=5, colors=colors,
+                                          require_style=True) if e["event"] == "done"][0]
+            return done["frames_made"].astype(np.float32)
+        finally:
+            session.remove_dir(work)
+
+    if app_models["tiny"]:
+        with pytest.raises(UserError, match="not colours"):
+            run({car["id"]: "#c02020"})
+        return
+    a, b = run({}), run({car["id"]: "#c02020"})
+    inside = np.stack(maps) == car["id"]
+    near = np.stack([cv2.dilate(m.astype(np.uint8), np.ones((25, 25), np.uint8)) for m in inside]).astype(bool)
+    diff = np.abs(a - b).mean(-1)
+    print(f"paint: inside {diff[inside].mean():.1f}, away {diff[~near].mean():.1f} grey levels")
+    assert diff[inside].mean() > 3 * diff[~near].mean()
+    assert b[inside][:, 0].mean() > a[inside][:, 0].mean() + 10  # redder

@@ -145,3 +145,16 @@ def test_gan_modes_order_real_above_fake(mode):
     d_bad = gan_loss(fake, True, mode) + gan_loss(real, False, mode)
     assert d_good < d_bad
     assert gan_loss(real, True, mode, for_discriminator=False) < gan_loss(fake, True, mode, for_discriminator=False)
+
+
+def test_instance_pool_under_bf16_gives_the_true_means():
+    """bf16 has an 8-bit mantissa: a running bf16 sum over a 128x256 region stalls long before the end. The means
+    must come out right anyway (the trainer pools under autocast)."""
+    feats = torch.full((1, 2, 128, 256), -0.3)
+    feats[:, 1, :, 128:] = 0.7
+    labels = torch.full((1, 128, 256), 7)
+    labels[:, :, 128:] = 11
+    regions = region_ids(labels, torch.zeros_like(labels), 35)
+    pooled = instance_pool(feats.bfloat16(), regions)
+    assert pooled.dtype == torch.bfloat16
+    assert torch.allclose(pooled.float(), feats, atol=0.01)

@@ -1,6 +1,6 @@
 """``python -m v2v style fit|tracks``: fit a model's per-class style mixtures, list the objects of a label video.
 
-* ``style fit --checkpoint MODEL --dataset DS [--components K]`` encodes the dataset's real frames with the model's
+* ``style fit --checkpoint MODEL --dataset DS [--components K] [--exclude SEQ ...]`` encodes the dataset's real frames with the model's
   feature encoder, fits a Gaussian mixture per class and stores it inside the model folder (see :mod:`v2v.style`).
 * ``style tracks --input LABELS [--json]`` tracks the objects of a street label video (what ``v2v synthesize``
   takes) and lists them with the ids that ``--reroll`` style options refer to.
@@ -21,6 +21,9 @@ def register(sub) -> None:
     f.add_argument("--dataset", required=True, help="prepared dataset (or vid2vid layout) with real images")
     f.add_argument("--components", type=int, default=5, help="most mixture components per class (default 5)")
     f.add_argument("--max-frames", type=int, default=None, help="use at most this many frames of each sequence")
+    f.add_argument("--sequences", nargs="+", default=None, metavar="NAME", help="fit on these sequences only")
+    f.add_argument("--exclude", nargs="+", default=[], metavar="NAME",
+                   help="leave these sequences out (e.g. the held-out validation sequence)")
     f.add_argument("--threads", type=int, default=0, help="CPU threads for the encoder (default: torch's choice)")
     f.set_defaults(run=run_fit)
     t = cmds.add_parser("tracks", help="list the objects (track ids) of a street label video")
@@ -49,7 +52,8 @@ def run_fit(args) -> int:
         if sys.stderr.isatty():
             print(f"\rstyle fit: {done}/{total} frames", end="\n" if done == total else "", file=sys.stderr)
 
-    bank = fit_style_bank(args.checkpoint, args.dataset, args.components, args.max_frames, progress)
+    bank = fit_style_bank(args.checkpoint, args.dataset, args.components, args.max_frames, progress,
+                          sequences=args.sequences, exclude=args.exclude)
     s = bank.stats
     print(f"style bank: {len(bank.classes)} classes from {s['regions']} regions of {s['frames']} frames "
           f"(encoding {s['encode_seconds']:.1f} s, fitting {s['fit_seconds']:.1f} s); written to {args.checkpoint}")

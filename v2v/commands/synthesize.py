@@ -1,9 +1,9 @@
 """``python -m v2v synthesize --checkpoint MODEL --input PATH --output OUT.mp4``: run a model over a conditioning
 clip (see :mod:`v2v.inputs.clip` for the inputs each kind of model takes) and write H.264 video.
 
-Options: ``--relabel FROM=TO`` (class names or ids, repeatable), ``--style-seed N``, ``--size WxH`` (default: the
-size the model was trained at, else the input's), ``--device``, ``--precision``, ``--save-extras`` (OUT_flow.mp4,
-OUT_mask.mp4, OUT_warped.mp4 beside OUT), ``--frames A:B``. Bad input ends with a one-line error and exit code 2,
+Options: ``--relabel FROM=TO`` (class names or ids, repeatable), ``--style-seed N``, ``--reroll ID --reroll-seed M``,
+``--color ID=#rrggbb``, ``--size WxH`` (default: the size the model was trained at, else the input's), ``--device``,
+``--precision``, ``--save-extras`` (OUT_flow.mp4, OUT_mask.mp4, OUT_warped.mp4 beside OUT), ``--frames A:B``. Bad input ends with a one-line error and exit code 2,
 and nothing is left at OUT.
 """
 from __future__ import annotations
@@ -29,6 +29,8 @@ def register(sub) -> None:
                    help="draw this object's style anew, keeping every other object's (ids: `v2v style tracks`)")
     p.add_argument("--reroll-seed", type=int, action="append", default=[], metavar="M",
                    help="seed of each --reroll (in order; default 1)")
+    p.add_argument("--color", action="append", default=[], metavar="TRACK_ID=#RRGGBB",
+                   help="paint this object a colour (models trained with loss.style_color; ids: `v2v style tracks`)")
     p.add_argument("--style-from", metavar="IMAGE", help="use the per-class style of this real photo (RGB)")
     p.add_argument("--style-from-labels", metavar="LABELS_PNG",
                    help="label ids of the --style-from photo (default: the first input frame's labels)")
@@ -71,7 +73,7 @@ def check_output(path: Path) -> None:
 
 def style_request(args, mod, engine):
     """The StyleRequest the style flags ask for, or None when none is given."""
-    if args.style_seed is None and not args.reroll and not args.style_from:
+    if args.style_seed is None and not args.reroll and not args.style_from and not args.color:
         return None
     if args.reroll_seed and len(args.reroll_seed) != len(args.reroll):
         raise UserError(f"give one --reroll-seed per --reroll ({len(args.reroll)} rerolls, "
@@ -83,6 +85,12 @@ def style_request(args, mod, engine):
         raise UserError(f"{args.checkpoint} has no style mixtures yet: run "
                         f"`python -m v2v style fit --checkpoint {args.checkpoint} --dataset DS` first")
     seeds = args.reroll_seed or [1] * len(args.reroll)
+    colors = {}
+    for item in args.color:
+        track, sep, color = item.partition("=")
+        if not sep or not track.strip().isdigit():
+            raise UserError(f"--color {item!r} must look like TRACK_ID=#rrggbb, e.g. 12=#c02020")
+        colors[int(track)] = color
     image = labels = None
     if args.style_from:
         from PIL import Image, UnidentifiedImageError
@@ -95,7 +103,7 @@ def style_request(args, mod, engine):
         except (OSError, UnidentifiedImageError) as e:
             raise UserError(f"cannot read the style image: {e}") from None
     return mod.StyleRequest(seed=args.style_seed or 0, rerolls=dict(zip(args.reroll, seeds)), from_image=image,
-                            from_labels=labels)
+                            from_labels=labels, colors=colors)
 
 
 def run(args) -> int:

@@ -45,9 +45,11 @@ def instance_pool(features: torch.Tensor, regions: torch.Tensor) -> torch.Tensor
     uniq, inverse = torch.unique(keys + keys.new_tensor(range(b)).unsqueeze(1) * (int(keys.max()) + 1),
                                  return_inverse=True)
     inverse = inverse.reshape(-1)
-    flat = features.permute(0, 2, 3, 1).reshape(-1, c)
+    # sums in fp32 whatever the input: a bf16 running sum stops growing once it is ~256x the summand (8-bit
+    # mantissa), so under autocast the means of large regions came out several times too small
+    flat = features.float().permute(0, 2, 3, 1).reshape(-1, c)
     sums = flat.new_zeros(len(uniq), c).index_add_(0, inverse, flat)
     counts = flat.new_zeros(len(uniq)).index_add_(0, inverse, flat.new_ones(inverse.shape[0]))
     means = sums / counts.unsqueeze(1)
     pooled = means[inverse].reshape(b, h, w, c).permute(0, 3, 1, 2)
-    return pooled * (regions >= 0).unsqueeze(1).to(pooled.dtype)
+    return (pooled * (regions >= 0).unsqueeze(1).float()).to(features.dtype)
