@@ -231,7 +231,8 @@ def build(limits: Limits, state: gr.State, street: dict) -> dict:
     style_state = gr.State(new_style_state(), time_to_live=3600)
     gr.Markdown("Works on the label video of the **Street scenes** tab (load an example there first). Every object "
                 "keeps one look for the whole video; roll a dice to give the selected object — or everything — a "
-                "new look. Only that object changes.")
+                "new look, or paint the selected object a colour (models trained with colour style features). "
+                "Only that object changes.")
     with gr.Row():
         with gr.Column(scale=3, min_width=400):
             gallery = gr.Gallery(label="Objects (click one to select it)", columns=6, height=330, format="png",

@@ -100,6 +100,13 @@ def test_style_tab_rerolls_an_object(page, shots):
     page.click("#style-dice-one")
     assert_plays(page, "#style-video")
     page.wait_for_selector("#style-status :text('Done')", timeout=60_000)
+    # the colour picker paints the selected object: a new video (its file name counts the runs)
+    before = page.evaluate("() => document.querySelector('#style-video video').src")
+    page.click("#style-paint")
+    page.wait_for_function("(prev) => { const v = document.querySelector('#style-video video'); "
+                           "return v && v.src && v.src !== prev; }", arg=before, timeout=120_000)
+    assert_plays(page, "#style-video")
+    page.wait_for_selector("#style-status :text('Done')", timeout=60_000)
     save_shot(page, shots, "style")
 
 

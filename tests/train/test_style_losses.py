@@ -80,10 +80,12 @@ def test_colour_anchor_pulls_pooled_features_to_region_colours_under_bf16(tmp_pa
     trainer, batch = _setup(tmp_path, "loss.style_color=10", "precision=bf16", "lr=0.002")
     with torch.no_grad():
         start = float(trainer.prepare(batch, 1)["style_color"])
-    for _ in range(40):
+    for _ in range(20):
         logs = trainer.train_step(batch)
     with torch.no_grad():  # measured in fp32, outside autocast
         x = trainer.prepare(batch, 1)
     end = float(x["style_color"])
     print(f"E colour L1: {start:.3f} -> {end:.3f} (last logged {logs['E_color'] / 10:.3f})")
-    assert end < 0.5 * start
+    assert end < 0.3 * start
+    # what training saw under autocast is what it is in fp32 (with bf16 sums: 0.05 logged, 0.17 true)
+    assert abs(logs["E_color"] / 10 - end) < 0.03
