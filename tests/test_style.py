@@ -234,6 +234,20 @@ def test_colour_request_paints_one_track_on_colour_anchored_models_only():
             maps(StyleRequest(colors={car_a: bad}))
 
 
+def test_spread_scales_draws_around_the_class_mean():
+    rng_bank = StyleBank({ROAD: Mixture(np.array([0.5, 0.5]), np.array([[0.1, 0.0, -0.1], [0.3, 0.2, 0.1]]),
+                                        np.stack([np.eye(3) * 1e-3] * 2), 10)})
+    center = np.array([0.2, 0.1, 0.0], np.float32)
+    plain = rng_bank.sample(ROAD, np.random.default_rng(3))
+    wide = rng_bank.sample(ROAD, np.random.default_rng(3), spread=2.0)
+    np.testing.assert_allclose(wide - center, 2 * (plain - center), atol=1e-6)
+    np.testing.assert_allclose(rng_bank.sample(ROAD, np.random.default_rng(3), spread=0.0), center, atol=1e-6)
+    cfg = model_preset("street_256", TINY)
+    for bad in (-1.0, float("nan"), 11.0):
+        with pytest.raises(UserError, match="spread"):
+            StyleSampler(rng_bank, StyleRequest(spread=bad), cfg)
+
+
 def test_classes_without_mixture_get_zeros_and_no_bank_is_all_zeros():
     bank = StyleBank({ROAD: contrast_bank().mixtures[ROAD]})
     maps, _ = sampler_maps(bank, StyleRequest(), n=2)

@@ -145,10 +145,18 @@ class StyleBank:
         """A bank from per-class (N, D) sample arrays (classes with no samples are left out)."""
         return cls({c: fit_mixture(x, components, seed) for c, x in samples.items() if len(x)}, label_set)
 
-    def sample(self, class_id: int, rng: np.random.Generator) -> np.ndarray:
-        """(feat_nc,) float32 draw from the class's mixture; zeros for a class without one."""
+    def sample(self, class_id: int, rng: np.random.Generator, spread: float = 1.0) -> np.ndarray:
+        """(feat_nc,) float32 draw from the class's mixture; zeros for a class without one. ``spread`` scales the
+        draw's distance from the mixture's mean (1: as fitted; 0: always the mean; 2: twice as far; clipped to
+        [-1, 1])."""
         m = self.mixtures.get(int(class_id))
-        return m.sample(rng) if m is not None else np.zeros(self.feat_nc, np.float32)
+        if m is None:
+            return np.zeros(self.feat_nc, np.float32)
+        x = m.sample(rng)
+        if spread != 1.0:
+            center = (m.weights[:, None] * m.means).sum(0) / m.weights.sum()
+            x = np.clip(center + spread * (x - center), -1.0, 1.0).astype(np.float32)
+        return x
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         out = {"style.classes": torch.tensor(self.classes, dtype=torch.int64)}
@@ -517,12 +525,14 @@ class StyleRequest:
     of the video. Classes absent from the image fall back to the bank. colors: {track id: (r, g, b) 0..255} paints
     those tracks a chosen colour — for models whose style features are region colours (meta ``style_features``
     "rgb", trained with ``loss.style_color``); the other feature channels, if any, keep the track's draw.
+    spread: how far draws go from each class's mean (1: as fitted, >1 more variety than the training data shows).
     """
     seed: int = 0
     rerolls: dict[int, int] = field(default_factory=dict)
     from_image: np.ndarray | None = None
     from_labels: np.ndarray | None = None
     colors: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    spread: float = 1.0
 
 
 def _color_vector(color, track_id) -> np.ndarray:
@@ -560,6 +570,8 @@ class StyleSampler:
                             f"{self.feat_nc}; run `python -m v2v style fit` for this model")
         if self.request.from_image is not None and encoder is None:
             raise UserError("style from an image needs a model with a feature encoder")
+        if not (np.isfinite(self.request.spread) and 0.0 <= self.request.spread <= 10.0):
+            raise UserError(f"style spread must be within 0..10, got {self.request.spread}")
         self._colors = {int(t): _color_vector(c, t) for t, c in self.request.colors.items()}
         if self._colors and not color_features:
             raise UserError("this model's style features are not colours (it was trained without "
@@ -587,7 +599,8 @@ class StyleSampler:
             elif self._image_means is not None and class_id in self._image_means:
                 v = self._image_means[class_id]
             elif self.bank is not None and class_id in self.bank:
-                v = self.bank.sample(class_id, np.random.default_rng(self.track_seed(track_id)))
+                v = self.bank.sample(class_id, np.random.default_rng(self.track_seed(track_id)),
+                                     self.request.spread)
             else:
                 v = np.zeros(self.feat_nc, np.float32)
             if track_id in self._colors:

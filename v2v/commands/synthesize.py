@@ -2,9 +2,9 @@
 clip (see :mod:`v2v.inputs.clip` for the inputs each kind of model takes) and write H.264 video.
 
 Options: ``--relabel FROM=TO`` (class names or ids, repeatable), ``--style-seed N``, ``--reroll ID --reroll-seed M``,
-``--color ID=#rrggbb``, ``--size WxH`` (default: the size the model was trained at, else the input's), ``--device``,
-``--precision``, ``--save-extras`` (OUT_flow.mp4, OUT_mask.mp4, OUT_warped.mp4 beside OUT), ``--frames A:B``. Bad input ends with a one-line error and exit code 2,
-and nothing is left at OUT.
+``--color ID=#rrggbb``, ``--style-spread S``, ``--size WxH`` (default: the size the model was trained at, else the
+input's), ``--device``, ``--precision``, ``--save-extras`` (OUT_flow.mp4, OUT_mask.mp4, OUT_warped.mp4 beside
+OUT), ``--frames A:B``. Bad input ends with a one-line error and exit code 2, and nothing is left at OUT.
 """
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def register(sub) -> None:
                    help="draw this object's style anew, keeping every other object's (ids: `v2v style tracks`)")
     p.add_argument("--reroll-seed", type=int, action="append", default=[], metavar="M",
                    help="seed of each --reroll (in order; default 1)")
+    p.add_argument("--style-spread", type=float, default=1.0, metavar="S",
+                   help="how far style draws go from each class's mean: 1 as fitted (default), 2 twice as far")
     p.add_argument("--color", action="append", default=[], metavar="TRACK_ID=#RRGGBB",
                    help="paint this object a colour (models trained with loss.style_color; ids: `v2v style tracks`)")
     p.add_argument("--style-from", metavar="IMAGE", help="use the per-class style of this real photo (RGB)")
@@ -73,7 +75,8 @@ def check_output(path: Path) -> None:
 
 def style_request(args, mod, engine):
     """The StyleRequest the style flags ask for, or None when none is given."""
-    if args.style_seed is None and not args.reroll and not args.style_from and not args.color:
+    if args.style_seed is None and not args.reroll and not args.style_from and not args.color \
+            and args.style_spread == 1.0:
         return None
     if args.reroll_seed and len(args.reroll_seed) != len(args.reroll):
         raise UserError(f"give one --reroll-seed per --reroll ({len(args.reroll)} rerolls, "
@@ -103,7 +106,7 @@ def style_request(args, mod, engine):
         except (OSError, UnidentifiedImageError) as e:
             raise UserError(f"cannot read the style image: {e}") from None
     return mod.StyleRequest(seed=args.style_seed or 0, rerolls=dict(zip(args.reroll, seeds)), from_image=image,
-                            from_labels=labels, colors=colors)
+                            from_labels=labels, colors=colors, spread=args.style_spread)
 
 
 def run(args) -> int:
