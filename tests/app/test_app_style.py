@@ -24,6 +24,28 @@ def volume():
     return load_example(ROOT / "assets" / "examples" / "street_scene_2", (256, 128), Limits())
 
 
+def generate(volume, app_models, **style) -> np.ndarray:
+    """The app's street job on the first FRAMES frames at seed 5 with ``style`` (rerolls= / colors=): the frames."""
+    work = session.new_dir()
+    try:
+        done = [e for e in run_street(volume, app_models["street"], work, "s", Limits(max_frames=FRAMES), seed=5,
+                                      require_style=True, **style) if e["event"] == "done"][0]
+        return done["frames_made"].astype(np.float32)
+    finally:
+        session.remove_dir(work)
+
+
+def largest_car(objects: list[dict]) -> dict:
+    return max((o for o in objects if o["class"] == "car"), key=lambda o: o["pixels"])
+
+
+def car_masks(maps: list[np.ndarray], car: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: the car's pixels, and the car grown by 12 px (changes beyond it are "away from the car")."""
+    inside = np.stack(maps) == car["id"]
+    near = np.stack([cv2.dilate(m.astype(np.uint8), np.ones((25, 25), np.uint8)) for m in inside]).astype(bool)
+    return inside, near
+
+
 def test_listed_tracks_are_the_engine_inputs_tracks(volume, tmp_path):
     from v2v.engine import open_input
 
@@ -38,25 +60,13 @@ def test_listed_tracks_are_the_engine_inputs_tracks(volume, tmp_path):
 
 
 def test_reroll_changes_mostly_that_object(volume, app_models):
-    lim = Limits(max_frames=FRAMES)
     objects, maps = list_objects(volume, FRAMES)
-    car = max((o for o in objects if o["class"] == "car"), key=lambda o: o["pixels"])
-
-    def run(rerolls):
-        work = session.new_dir()
-        try:
-            done = [e for e in run_street(volume, app_models["street"], work, "s", lim, seed=5, rerolls=rerolls,
-                                          require_style=True) if e["event"] == "done"][0]
-            return done["frames_made"].astype(np.float32)
-        finally:
-            session.remove_dir(work)
-
-    a, b = run({}), run({car["id"]: 99})
-    inside = np.stack(maps) == car["id"]
-    near = np.stack([cv2.dilate(m.astype(np.uint8), np.ones((25, 25), np.uint8)) for m in inside]).astype(bool)
+    car = largest_car(objects)
+    a, b = generate(volume, app_models, rerolls={}), generate(volume, app_models, rerolls={car["id"]: 99})
+    inside, near = car_masks(maps, car)
     diff = np.abs(a - b).mean(-1)
     assert diff[inside].mean() > 1.5 * diff[~near].mean()
-    np.testing.assert_array_equal(run({}), a)  # same seed, same video
+    np.testing.assert_array_equal(generate(volume, app_models, rerolls={}), a)  # same seed, same video
 
 
 def test_painting_an_object_changes_mostly_that_object(volume, app_models):
@@ -64,26 +74,14 @@ def test_painting_an_object_changes_mostly_that_object(volume, app_models):
     random stand-in models have none, and say so)."""
     from v2v.errors import UserError
 
-    lim = Limits(max_frames=FRAMES)
     objects, maps = list_objects(volume, FRAMES)
-    car = max((o for o in objects if o["class"] == "car"), key=lambda o: o["pixels"])
-
-    def run(colors):
-        work = session.new_dir()
-        try:
-            done = [e for e in run_street(volume, app_models["street"], work, "p", lim, seed=5, colors=colors,
-                                          require_style=True) if e["event"] == "done"][0]
-            return done["frames_made"].astype(np.float32)
-        finally:
-            session.remove_dir(work)
-
+    car = largest_car(objects)
     if app_models["tiny"]:
         with pytest.raises(UserError, match="not colours"):
-            run({car["id"]: "#c02020"})
+            generate(volume, app_models, colors={car["id"]: "#c02020"})
         return
-    a, b = run({}), run({car["id"]: "#c02020"})
-    inside = np.stack(maps) == car["id"]
-    near = np.stack([cv2.dilate(m.astype(np.uint8), np.ones((25, 25), np.uint8)) for m in inside]).astype(bool)
+    a, b = generate(volume, app_models, colors={}), generate(volume, app_models, colors={car["id"]: "#c02020"})
+    inside, near = car_masks(maps, car)
     diff = np.abs(a - b).mean(-1)
     print(f"paint: inside {diff[inside].mean():.1f}, away {diff[~near].mean():.1f} grey levels")
     assert diff[inside].mean() > 3 * diff[~near].mean()
