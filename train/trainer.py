@@ -140,9 +140,10 @@ class Trainer:
                 style_color = style_color_loss(pooled, instance_pool(full, ids))
             pooled = pooled.view(*images.shape[:2], *pooled.shape[1:])
             feats = [_down(pooled[:, t], shrink) for t in range(T)]
-            ids = ids.view(*images.shape[:2], *ids.shape[1:])
-            regions = [F.interpolate(ids[:, t, None].float(), size=tuple(size), mode="nearest")[:, 0].long()
-                       if shrink else ids[:, t] for t in range(T)]
+            if self.cfg.loss.style_consistency:  # the regions of the frames the consistency term pools over
+                ids = ids.view(*images.shape[:2], *ids.shape[1:])
+                regions = [F.interpolate(ids[:, t, None].float(), size=tuple(size), mode="nearest")[:, 0].long()
+                           if shrink else ids[:, t] for t in range(T)]
         if self.cfg.channels_last:
             def cl(x):
                 return None if x is None else x.contiguous(memory_format=torch.channels_last)
