@@ -112,7 +112,7 @@ def _after_load(state: dict):
 # ------------------------------------------------------------------------------------------------ the job
 def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limits: Limits, seed=0,
                rerolls: dict[int, int] | None = None, extras: bool = False, cancel=None, progress=None,
-               require_style: bool = False, colors: dict[int, str] | None = None):
+               require_style: bool = False, colors: dict[int, str] | None = None, spread: float = 1.0):
     """Synthesize the (edited) volume with a street model: :func:`app.jobs.synthesize` events, each with a
     ``status`` line; the final one also has ``frames_made`` ((N, H, W, 3) uint8 or None) and ``style``."""
     from v2v.style import StyleRequest
@@ -126,8 +126,8 @@ def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limit
     note = "" if total == vol.num_frames else f" (the first {total} of {vol.num_frames} frames: the frame limit)"
     folder = write_volume(vol, work / f"{stem}_labels", total)
     source = engine.open(folder, size=vol.size)
-    style = StyleRequest(seed=int(seed or 0), rerolls=dict(rerolls or {}), colors=dict(colors or {})) \
-        if has_bank else None
+    style = StyleRequest(seed=int(seed or 0), rerolls=dict(rerolls or {}), colors=dict(colors or {}),
+                         spread=float(spread)) if has_bank else None
     made = []
 
     def tick(done: int, all_: int) -> None:

@@ -30,8 +30,8 @@ MAX_OBJECTS = 60
 
 
 def new_style_state() -> dict:
-    return {"objects": [], "selected": None, "seed": 0, "rerolls": {}, "colors": {}, "result": None, "key": None,
-            "runs": 0}
+    return {"objects": [], "selected": None, "seed": 0, "rerolls": {}, "colors": {}, "spread": 1.0, "result": None,
+            "key": None, "runs": 0}
 
 
 def parse_color(value) -> str:
@@ -139,7 +139,7 @@ def make_handlers(limits: Limits) -> dict:
         scale = display_scale(vol.size)
         for ev in run_street(vol, model, work, f"style_{style['runs']}", limits, seed=style["seed"],
                              rerolls=style["rerolls"], cancel=cancel, progress=progress, require_style=True,
-                             colors=style["colors"]):
+                             colors=style["colors"], spread=style.get("spread", 1.0)):
             if ev["event"] == "frame":
                 if ev["preview"]:
                     yield gr.skip(), enlarge(ev["image"], scale), gr.skip(), ev["status"], gr.skip(), gr.skip()
@@ -177,6 +177,11 @@ def make_handlers(limits: Limits) -> dict:
             yield from _run(street, style, model, cancel, progress)
         finally:
             session.end_job(key, cancel)
+
+    def on_variety(style: dict | None, value):
+        style = dict(style or new_style_state())
+        style["spread"] = float(1.0 if value is None else value)
+        return style
 
     @user_facing
     def on_reroll_selected(street: dict | None, style: dict | None, model: str, seed, request: gr.Request,
@@ -247,6 +252,9 @@ def build(limits: Limits, state: gr.State, street: dict) -> dict:
                 color = gr.ColorPicker("#c02020", label="Colour", min_width=60, elem_id="style-color")
                 paint = gr.Button("🎨 Paint the selected object", elem_id="style-paint", min_width=120)
             dice_all = gr.Button("🎲 Re-roll everything")
+            variety = gr.Slider(0.0, 3.0, value=1.0, step=0.25, label="Variety",
+                                info="0: each class's typical look; 1: as varied as the training videos",
+                                elem_id="style-variety")
             gen_btn = gr.Button("Generate with this seed")
             stop_btn = gr.Button("Stop", variant="stop")
     status_md = gr.Markdown("", elem_id="style-status")
@@ -261,6 +269,7 @@ def build(limits: Limits, state: gr.State, street: dict) -> dict:
     light = {"concurrency_limit": None, **private}
     find_btn.click(h["on_find"], [state, style_state], [style_state, gallery, selected, compare], **light)
     gallery.select(h["on_select"], [style_state], [style_state, selected], **light)
+    variety.change(h["on_variety"], [style_state, variety], [style_state], **light)
     outs = [style_state, preview, video, status_md, compare, gallery]
     heavy = {"concurrency_id": "synthesis", "show_progress_on": [video], **private}
     dice_one.click(h["on_reroll_selected"], [state, style_state, street["model"], seed], outs, **heavy)

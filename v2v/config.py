@@ -143,6 +143,16 @@ class EncoderConfig:
     nef: int = 16
     n_downsample: int = 4
     stuff_pooling: bool = True  # pool "stuff" classes (road, sky...) over their class region
+    # Besides entering as input channels, the features scale and shift the generators' last feature maps per pixel
+    # (v2v/nn/modulation.py), after every instance norm, so that they set a large region's look (the road) as
+    # firmly as a small one's. Off in the paper presets (NVIDIA's layout, convertible checkpoints).
+    modulation: bool = False
+    modulation_hidden: int = 32
+
+    def validate(self):
+        if self.feat_nc < 1 or self.modulation_hidden < 1:
+            raise ConfigError(f"encoder.feat_nc and encoder.modulation_hidden must be >= 1, got {self.feat_nc} "
+                              f"and {self.modulation_hidden}")
 
 
 @dataclass

@@ -49,7 +49,7 @@ PRESETS: dict[str, dict] = {
         "n_scales": 1, "norm": "instance", "use_foreground": True, "foreground_blend": "paper",
         "flow_prior": "labels",
         "first_frame": {"ngf": 16, "n_downsample": 3, "n_blocks": 4},
-        "encoder": {"enabled": True, "feat_nc": 3, "nef": 16, "n_downsample": 3},
+        "encoder": {"enabled": True, "feat_nc": 3, "nef": 16, "n_downsample": 3, "modulation": True},
         "discriminator": {"ndf": 32, "num_D": 2, "n_layers": 3, "n_scales_temporal": 2, "norm": "instance"},
     },
     "dancer_256": {

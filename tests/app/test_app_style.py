@@ -86,3 +86,15 @@ def test_painting_an_object_changes_mostly_that_object(volume, app_models):
     print(f"paint: inside {diff[inside].mean():.1f}, away {diff[~near].mean():.1f} grey levels")
     assert diff[inside].mean() > 3 * diff[~near].mean()
     assert b[inside][:, 0].mean() > a[inside][:, 0].mean() + 10  # redder
+
+
+def test_variety_slider_reaches_the_style_sampler(volume, app_models):
+    """The Style tab's "Variety" is StyleRequest.spread: 0 gives every object its class's typical look, so the
+    video differs from the seed's own draws; 1 is the default."""
+    from app.style_tab import make_handlers, new_style_state
+
+    state = make_handlers(Limits())["on_variety"](new_style_state(), 0)
+    assert state["spread"] == 0.0
+    typical, drawn = generate(volume, app_models, spread=0.0), generate(volume, app_models)
+    assert np.abs(typical - drawn).mean() > 0.5
+    np.testing.assert_array_equal(generate(volume, app_models, spread=1.0), drawn)

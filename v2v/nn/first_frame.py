@@ -13,10 +13,14 @@ import torch.nn.functional as F
 
 from ..config import FirstFrameConfig
 from .blocks import ConvBlock, down_blocks, downsample, init_weights, res_blocks, up_blocks
+from .modulation import StyleModulation
 
 
 class FirstFrameGenerator(nn.Module):
-    def __init__(self, cfg: FirstFrameConfig, input_nc: int, output_nc: int = 3):
+    def __init__(self, cfg: FirstFrameConfig, input_nc: int, output_nc: int = 3, style_nc: int = 0,
+                 style_hidden: int = 32):
+        """style_nc > 0: the last style_nc input channels are style features that also modulate the last feature
+        maps (v2v/nn/modulation.py)."""
         super().__init__()
         n_local, norm = cfg.n_local_enhancers, cfg.norm
         self.input_channels = cfg.input_channels  # 0: all; else only the first N channels are read
@@ -37,19 +41,27 @@ class FirstFrameGenerator(nn.Module):
             self.local_up.append(nn.Sequential(*res_blocks(ngf * 2, cfg.n_blocks_local, norm),
                                                *up_blocks(ngf, 1, norm)))
         self.out = ConvBlock(cfg.ngf, output_nc, 7, norm="none", activation="tanh", padding="reflect")
+        self.style_nc = style_nc
+        if style_nc:
+            self.style = StyleModulation(style_nc, cfg.ngf, style_hidden)
         init_weights(self)
 
     def forward(self, labels: torch.Tensor) -> dict:
         """labels: (B, C, H, W) one encoded conditioning frame (+ style features) -> {"image": (B, 3, H, W)}."""
+        style = labels[:, -self.style_nc:] if self.style_nc else None
         if self.input_channels:
             labels = labels[:, : self.input_channels]
         h, w = labels.shape[-2:]
         ph, pw = (-h) % self.multiple, (-w) % self.multiple
         x = F.pad(labels, (0, pw, 0, ph), mode="replicate") if ph or pw else labels
+        if style is not None and (ph or pw):
+            style = F.pad(style, (0, pw, 0, ph), mode="replicate")
         inputs = [x]
         for _ in self.local_down:
             inputs.insert(0, downsample(inputs[0]))
         features = self.global_net(inputs[0])
         for i, (down, up) in enumerate(zip(self.local_down, self.local_up)):
             features = up(down(inputs[i + 1]) + features)
+        if style is not None:
+            features = self.style(features, style)
         return {"image": self.out(features)[..., :h, :w]}

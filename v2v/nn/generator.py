@@ -28,6 +28,7 @@ from torch.utils.checkpoint import checkpoint
 from ..config import ModelConfig
 from ..flow import resize_flow, warp
 from .blocks import ConvBlock, down_blocks, init_weights, pyramid, res_blocks, up_blocks
+from .modulation import StyleModulation
 
 
 def _fg_ngf(ngf: int, n_downsample: int) -> int:
@@ -95,13 +96,20 @@ class ScaleGenerator(nn.Module):
                                             *down_blocks(fg_ngf, n_down, norm))
             self.fg_head = _Head(fg_ngf * 2 ** n_down, n_fg_res, fg_ngf, n_down, norm)
             self.fg_out = _out_conv(fg_ngf, cfg.output_nc, "tanh")
+        # The style features (the last input channels) also modulate what the image and foreground outputs read.
+        self.style_nc = cfg.feature_channels if cfg.encoder.modulation else 0
+        if self.style_nc:
+            self.image_style = StyleModulation(self.style_nc, ngf, cfg.encoder.modulation_hidden)
+            if cfg.use_foreground:
+                self.fg_style = StyleModulation(self.style_nc, fg_ngf, cfg.encoder.modulation_hidden)
 
     def forward(self, labels: torch.Tensor, prev_images: torch.Tensor, fg_mask: torch.Tensor | None,
                 coarse: dict | None = None, flow_prior: torch.Tensor | None = None) -> dict:
         trunk = self.label_encoder(labels) + self.prev_encoder(prev_images)
         image_in = trunk if coarse is None else trunk + coarse["image_features"]
         image_features = self.image_head(image_in)
-        raw = self.image_out(image_features)
+        style = labels[:, -self.style_nc:] if self.style_nc else None
+        raw = self.image_out(image_features if style is None else self.image_style(image_features, style))
         out = {"image_features": image_features}
         fg = None
         if self.use_foreground:
@@ -109,7 +117,7 @@ class ScaleGenerator(nn.Module):
             if coarse is not None:
                 fg_in = fg_in + coarse["fg_features"]
             fg_features = self.fg_head(fg_in)
-            fg = self.fg_out(fg_features)
+            fg = self.fg_out(fg_features if style is None else self.fg_style(fg_features, style))
             if fg_mask is None:
                 raise ValueError("this generator has a foreground model: pass fg_mask (B, 1, H, W)")
             raw = fg * fg_mask + raw * (1 - fg_mask)
