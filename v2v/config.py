@@ -144,8 +144,9 @@ class EncoderConfig:
     n_downsample: int = 4
     stuff_pooling: bool = True  # pool "stuff" classes (road, sky...) over their class region
     # Besides entering as input channels, the features scale and shift the generators' last feature maps per pixel
-    # (v2v/nn/modulation.py), after every instance norm, so that they set a large region's look (the road) as
-    # firmly as a small one's. Off in the paper presets (NVIDIA's layout, convertible checkpoints).
+    # (v2v/nn/modulation.py), after the last instance norm, so that they set a large region's look (the road) as
+    # firmly as a small one's. Off in the paper presets (NVIDIA's layout, convertible checkpoints); no effect
+    # while the encoder is off.
     modulation: bool = False
     modulation_hidden: int = 32
 

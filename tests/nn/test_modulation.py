@@ -99,3 +99,13 @@ def test_sequential_generator_modulates_image_and_foreground_outputs():
     assert change[fg[0, 0] == 0].mean() > 1e-2  # the image head's region (road)
     assert change[fg[0, 0] == 1].mean() > 1e-2  # the foreground head's region
 
+
+def test_modulation_config():
+    import pytest
+
+    from v2v.config import ConfigError
+
+    with pytest.raises(ConfigError, match="modulation_hidden"):
+        model_preset("street_256", {"encoder.modulation_hidden": 0})
+    off = build_generators(model_preset("street_256", {"ngf": 8, "encoder.enabled": False}))
+    assert not any(isinstance(m, StyleModulation) for m in off.modules())  # no features, nothing to modulate
