@@ -236,6 +236,11 @@ class ModelConfig:
         return self.encoder.feat_nc if self.encoder.enabled else 0
 
     @property
+    def modulation_channels(self) -> int:
+        """Style feature channels that also modulate the generators' last feature maps (0: no modulation)."""
+        return self.feature_channels if self.encoder.modulation else 0
+
+    @property
     def generator_input_nc(self) -> int:
         """Channels the sequential generator sees: L+1 conditioning frames (+ style features)."""
         return self.frame_channels * (self.n_past_frames + 1) + self.feature_channels

@@ -522,16 +522,17 @@ class StyleRequest:
     seed: base seed of every track's draw. rerolls: {track id: seed} draws those tracks anew (other tracks keep
     their look). from_image: an (H, W, 3) uint8 RGB real frame whose per-class mean features are used (needs the
     encoder); its classes come from ``from_labels`` ((H, W) ids of that image) or, when None, from the first frame
-    of the video. Classes absent from the image fall back to the bank. colors: {track id: (r, g, b) 0..255} paints
-    those tracks a chosen colour — for models whose style features are region colours (meta ``style_features``
-    "rgb", trained with ``loss.style_color``); the other feature channels, if any, keep the track's draw.
+    of the video. Classes absent from the image fall back to the bank. colors: {track id: (r, g, b) 0..255 or
+    "#rrggbb"} paints those tracks a chosen colour — for models whose style features are region colours (meta
+    ``style_features`` "rgb", trained with ``loss.style_color``); the other feature channels, if any, keep the
+    track's draw.
     spread: how far draws go from each class's mean (1: as fitted, >1 more variety than the training data shows).
     """
     seed: int = 0
     rerolls: dict[int, int] = field(default_factory=dict)
     from_image: np.ndarray | None = None
     from_labels: np.ndarray | None = None
-    colors: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    colors: dict[int, tuple[int, int, int] | str] = field(default_factory=dict)
     spread: float = 1.0
 
 

@@ -1,7 +1,8 @@
 """``python -m v2v style fit|tracks``: fit a model's per-class style mixtures, list the objects of a label video.
 
-* ``style fit --checkpoint MODEL --dataset DS [--components K] [--exclude SEQ ...]`` encodes the dataset's real frames with the model's
-  feature encoder, fits a Gaussian mixture per class and stores it inside the model folder (see :mod:`v2v.style`).
+* ``style fit --checkpoint MODEL --dataset DS [--components K] [--sequences|--exclude SEQ ...]`` encodes the
+  dataset's real frames with the model's feature encoder, fits a Gaussian mixture per class and stores it inside
+  the model folder (see :mod:`v2v.style`).
 * ``style tracks --input LABELS [--json]`` tracks the objects of a street label video (what ``v2v synthesize``
   takes) and lists them with the ids that ``--reroll`` style options refer to.
 """

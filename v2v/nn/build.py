@@ -14,9 +14,9 @@ def build_generators(cfg: ModelConfig) -> nn.ModuleDict:
     """What inference needs: ``generator`` (F), ``first_frame`` and ``encoder`` when enabled."""
     nets = nn.ModuleDict({"generator": SequentialGenerator(cfg)})
     if cfg.first_frame.enabled:
-        style_nc = cfg.feature_channels if cfg.encoder.modulation else 0
         nets["first_frame"] = FirstFrameGenerator(cfg.first_frame, cfg.frame_channels + cfg.feature_channels,
-                                                  cfg.output_nc, style_nc, cfg.encoder.modulation_hidden)
+                                                  cfg.output_nc, cfg.modulation_channels,
+                                                  cfg.encoder.modulation_hidden)
     if cfg.encoder.enabled:
         nets["encoder"] = FeatureEncoder(cfg.encoder, cfg.output_nc)
     return nets

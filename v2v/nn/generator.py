@@ -97,7 +97,7 @@ class ScaleGenerator(nn.Module):
             self.fg_head = _Head(fg_ngf * 2 ** n_down, n_fg_res, fg_ngf, n_down, norm)
             self.fg_out = _out_conv(fg_ngf, cfg.output_nc, "tanh")
         # The style features (the last input channels) also modulate what the image and foreground outputs read.
-        self.style_nc = cfg.feature_channels if cfg.encoder.modulation else 0
+        self.style_nc = cfg.modulation_channels
         if self.style_nc:
             self.image_style = StyleModulation(self.style_nc, ngf, cfg.encoder.modulation_hidden)
             if cfg.use_foreground:
