@@ -27,9 +27,10 @@ def frozen_scales(s: ScheduleConfig, step: int, n_scales: int) -> int:
     return k - 1 if step - added_at < s.new_scale_only else 0
 
 
-def lr_factor(s: ScheduleConfig, step: int, max_steps: int) -> float:
-    """Constant, then linear decay to 0 at max_steps (applied to every optimiser, temporal Ds included)."""
-    start = int(s.lr_decay_start * max_steps)
-    if step < start or max_steps <= start:
+def lr_factor(s: ScheduleConfig, step: int, max_steps: int, time_fraction: float = 0.0) -> float:
+    """Constant, then linear decay to 0 at the end of the run (applied to every optimiser, temporal Ds included).
+    The run's progress is the larger of step / max_steps and the share of a wall-time budget spent."""
+    progress = max(step / max_steps, time_fraction)
+    if progress < s.lr_decay_start or s.lr_decay_start >= 1.0:
         return 1.0
-    return max(0.0, 1.0 - (step - start) / (max_steps - start))
+    return max(0.0, 1.0 - (progress - s.lr_decay_start) / (1.0 - s.lr_decay_start))

@@ -25,12 +25,11 @@ import torch.nn.functional as F
 from v2v import conditioning
 from v2v.flow import resize_flow, warp
 from v2v.flow_prior import label_flow_batch
-from v2v.losses import (VGGLoss, feature_matching_loss, flow_loss, flow_warp_loss, gan_loss, mask_regularizer,
-                        style_color_loss, style_consistency_loss, temporal_warp_loss)
+from v2v.losses import (build_perceptual_loss, feature_matching_loss, flow_loss, flow_warp_loss, gan_loss,
+                        mask_regularizer, style_color_loss, style_consistency_loss, temporal_warp_loss)
 from v2v.nn.blocks import downsample
 from v2v.nn.build import build_discriminators, build_generators
 from v2v.nn.encoder import instance_pool, region_ids
-from v2v.nn.vgg import VGG19Features, find_vgg_weights
 
 from . import schedule
 from .config import TrainConfig
@@ -71,11 +70,15 @@ class Trainer:
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D["image"].parameters(), lr=cfg.lr, betas=betas)
         self.opt_DT = [torch.optim.Adam(n.parameters(), lr=cfg.lr, betas=betas) for n in self.D["temporal"].nets]
-        lam = lambda step: schedule.lr_factor(cfg.schedule, step, cfg.max_steps)  # noqa: E731
+        self.time_fraction = 0.0  # share of a wall-time budget spent (the driver sets it; 0: no budget)
+        lam = lambda step: schedule.lr_factor(cfg.schedule, step, cfg.max_steps, self.time_fraction)  # noqa: E731
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lam) for o in self.optimizers]
         self.scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
-        vgg_path = find_vgg_weights(cfg.vgg_weights or None)
-        self.vgg = VGGLoss(VGG19Features(vgg_path)).to(self.device) if vgg_path else None
+        self.perceptual = build_perceptual_loss(cfg.loss.perceptual, cfg.vgg_weights or None)
+        if self.perceptual is not None:
+            self.perceptual.to(self.device)
+            if cfg.channels_last:
+                self.perceptual.to(memory_format=torch.channels_last)
         self.step = 0
 
     @property
@@ -268,8 +271,8 @@ class Trainer:
                 d_raw = self._d_image(cond, raw)
                 terms["G_GAN_raw"] = gan_loss(d_raw["predictions"], True, cfg.gan_mode, False) * w.gan
                 terms["G_FM_raw"] = feature_matching_loss(d_raw["features"], d_real["features"]) * w.feature_matching
-            if self.vgg is not None:
-                terms["G_VGG"] = self.vgg(fake, real) * w.vgg
+            if self.perceptual is not None:
+                terms["G_Perceptual"] = self.perceptual(fake, real) * w.perceptual.weight
             if w.image_l1:
                 terms["G_L1"] = F.l1_loss(fake.float(), real.float()) * w.image_l1
             if first is not None:
@@ -278,8 +281,8 @@ class Trainer:
                 d_first = self._d_image(x["enc"][0], first)
                 terms["F_GAN"] = gan_loss(d_first["predictions"], True, cfg.gan_mode, False) * w.gan
                 terms["F_FM"] = feature_matching_loss(d_first["features"], d_real0["features"]) * w.feature_matching
-                if self.vgg is not None:
-                    terms["F_VGG"] = self.vgg(first, x["real"][0]) * w.vgg
+                if self.perceptual is not None:
+                    terms["F_Perceptual"] = self.perceptual(first, x["real"][0]) * w.perceptual.weight
                 if w.first_frame_l1:
                     terms["F_L1"] = F.l1_loss(first.float(), x["real"][0].float()) * w.first_frame_l1
             terms.update(self._style_terms(x, ([first] if first is not None else []) + [fake],

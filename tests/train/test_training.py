@@ -93,3 +93,80 @@ def test_config_is_saved_beside_checkpoints(dataset, tmp_path):
     assert "max_steps: 2" in saved and str(dataset) in saved
     logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert logs[-1]["step"] == 2 and "G_GAN" in logs[-1] and "F_Flow" in logs[-1]
+
+
+def test_log_lines_carry_throughput_and_mfu(dataset, tmp_path):
+    out = tmp_path / "tp"
+    r = run_train([f"data.root={dataset}", f"out_dir={out}", "max_steps=4", "log_every=2", "sample_every=0"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "matmul peak" in r.stdout
+    logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    for entry in logs:
+        assert entry["s_per_step"] > 0 and entry["gflop_per_step"] > 0
+        assert entry["gflops_per_s"] == pytest.approx(entry["gflop_per_step"] / entry["s_per_step"])
+        assert 0 < entry["mfu"] < 1.5
+
+
+def test_init_from_restores_every_network_bit_for_bit(dataset, tmp_path):
+    from safetensors.torch import load_file
+    from train.cli import Run
+    from train.config import load_config
+
+    first = tmp_path / "first"
+    r = run_train([f"data.root={dataset}", f"out_dir={first}", "max_steps=3", "sample_every=0"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    export = first / "export"
+    assert (export / "discriminators.safetensors").is_file()
+    cfg = load_config(CONFIG, [f"data.root={dataset}", f"out_dir={tmp_path / 'second'}", "threads=1"])
+    run = Run(cfg, resume=False, init_from=str(export))
+    for net, file in ((run.trainer.G, "model.safetensors"), (run.trainer.D, "discriminators.safetensors")):
+        saved = load_file(str(export / file))
+        own = net.state_dict()
+        assert set(own) <= set(saved)
+        for k, v in own.items():
+            assert torch.equal(v, saved[k].to(v.dtype)), k
+    assert run.history()["steps"] == 3 and run.history()["runs"] == 2
+
+    r = run_train(["--init-from", str(export), f"data.root={dataset}", f"out_dir={tmp_path / 'third'}",
+                   "max_steps=2", "sample_every=0"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "initialised from" in r.stdout and "discriminators" in r.stdout
+    meta = json.loads((tmp_path / "third" / "export" / "config.json").read_text())["meta"]
+    assert meta["training"]["steps"] == 5 and meta["training"]["runs"] == 2  # 3 earlier steps + 2 now
+
+
+def test_init_from_refuses_other_networks_and_resume(dataset, tmp_path):
+    first = tmp_path / "first"
+    assert run_train([f"data.root={dataset}", f"out_dir={first}", "max_steps=1", "sample_every=0"]).returncode == 0
+    r = run_train(["--init-from", str(first / "export"), f"data.root={dataset}", f"out_dir={tmp_path / 'b'}",
+                   "model.ngf=16"])
+    assert r.returncode == 2 and "ngf: 8 in the export, 16 in this run" in r.stderr
+    r = run_train(["--init-from", str(first / "export"), "--resume", f"data.root={dataset}",
+                   f"out_dir={tmp_path / 'c'}"])
+    assert r.returncode == 2 and "pass one of them" in r.stderr
+    r = run_train(["--init-from", str(tmp_path / "nowhere"), f"data.root={dataset}", f"out_dir={tmp_path / 'd'}"])
+    assert r.returncode == 2 and "config.json is missing" in r.stderr
+
+
+def test_time_budget_stops_validates_and_exports(dataset, tmp_path):
+    out = tmp_path / "budget"
+    r = run_train(["--time-budget", "3s", f"data.root={dataset}", f"out_dir={out}", "max_steps=100000",
+                   "sample_every=0", "data.val_sequences=[seqB]", "data.val_frames=4"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "time budget spent" in r.stdout and "validation at step" in r.stdout
+    meta = json.loads((out / "export" / "config.json").read_text())["meta"]
+    assert 0 < meta["training"]["steps"] < 100000 and meta["training"]["hours"] > 0
+    r = run_train(["--time-budget", "soon", f"data.root={dataset}", f"out_dir={tmp_path / 'x'}"])
+    assert r.returncode == 2 and "is not a duration" in r.stderr
+
+
+def test_durations_and_time_based_learning_rate():
+    from train import schedule
+    from train.cli import parse_duration
+    from train.config import ScheduleConfig
+    assert parse_duration("2h") == 7200 and parse_duration("90m") == 5400 and parse_duration("1h30m") == 5400
+    assert parse_duration("45s") == 45 and parse_duration("3600") == 3600
+    s = ScheduleConfig(lr_decay_start=0.5)
+    assert schedule.lr_factor(s, 10, 100000, time_fraction=0.75) == pytest.approx(0.5)
+    assert schedule.lr_factor(s, 75, 100, time_fraction=0.1) == pytest.approx(0.5)
+    assert schedule.lr_factor(s, 10, 100000, time_fraction=1.2) == 0.0

@@ -1,7 +1,14 @@
 """The building blocks every network here is made of: one configurable conv block and a residual block.
 
-``ConvBlock`` is conv → norm → activation with optional reflection padding or transposed convolution, in the spirit
-of imaginaire's ``Conv2dBlock``. ``norm`` is one of:
+``ConvBlock`` is conv → norm → activation with optional reflection padding or ×2 upsampling, in the spirit of
+imaginaire's ``Conv2dBlock``. ``upsample`` is one of:
+
+* ``"transpose"``: a stride-2 transposed convolution (pix2pixHD/vid2vid; NVIDIA's checkpoints). Its kernel
+  overlaps unevenly across output pixels, so a fresh or briefly trained network draws a 2-pixel checkerboard.
+* ``"resize_conv"``: nearest-neighbour ×2, then a 3×3 convolution (Odena et al., "Deconvolution and Checkerboard
+  Artifacts", 2016): every output pixel sees the same number of taps, so a flat input stays flat.
+
+``norm`` is one of:
 
 * ``"batch"``: BatchNorm that always normalises with the statistics of the current batch, in training and at test
   time. This is what NVIDIA's vid2vid effectively does (its test script never calls ``.eval()``), so converted
@@ -15,6 +22,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..config import UPSAMPLES
 
 
 def make_norm(kind: str, channels: int) -> nn.Module | None:
@@ -40,16 +49,22 @@ class ConvBlock(nn.Sequential):
     """conv → norm → activation.
 
     ``padding="reflect"`` pads by k//2 with reflection (the 7×7 input/output convs and residual convs),
-    ``"zero"`` pads by ``pad`` (default k//2) with zeros (the stride-2 convs), ``transpose=True`` makes a
-    stride-2 ConvTranspose2d (k=3, padding 1, output_padding 1) that doubles the size.
+    ``"zero"`` pads by ``pad`` (default k//2) with zeros (the stride-2 convs). ``upsample`` doubles the size:
+    ``"transpose"`` with a stride-2 ConvTranspose2d (k=3, padding 1, output_padding 1), ``"resize_conv"`` with
+    nearest ×2 then the (reflect-padded) conv. Either way the weights sit under ``conv``.
     """
 
     def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, norm: str = "instance",
                  activation: str | None = "relu", padding: str = "zero", pad: int | None = None,
-                 transpose: bool = False):
+                 upsample: str | None = None):
         super().__init__()
-        if transpose:
+        if upsample not in (None, *UPSAMPLES):
+            raise ValueError(f"unknown upsample {upsample!r}; use one of {UPSAMPLES}")
+        if upsample == "transpose":
             self.conv = nn.ConvTranspose2d(cin, cout, kernel, stride=2, padding=1, output_padding=1)
+        elif upsample == "resize_conv":
+            self.up = nn.Upsample(scale_factor=2, mode="nearest")
+            self.conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2, padding_mode="reflect")
         else:
             p = kernel // 2 if pad is None else pad
             mode = "reflect" if padding == "reflect" else "zeros"
@@ -85,9 +100,9 @@ def down_blocks(ngf: int, count: int, norm: str) -> list[nn.Module]:
     return [ConvBlock(ngf * 2 ** i, ngf * 2 ** (i + 1), 3, stride=2, norm=norm, pad=1) for i in range(count)]
 
 
-def up_blocks(ngf: int, count: int, norm: str) -> list[nn.Module]:
-    """``count`` stride-2 transposed convs, halving channels down to ngf."""
-    return [ConvBlock(ngf * 2 ** (count - i), ngf * 2 ** (count - i - 1), transpose=True, norm=norm)
+def up_blocks(ngf: int, count: int, norm: str, upsample: str = "transpose") -> list[nn.Module]:
+    """``count`` ×2 upsampling blocks (``upsample``: "transpose" or "resize_conv"), halving channels down to ngf."""
+    return [ConvBlock(ngf * 2 ** (count - i), ngf * 2 ** (count - i - 1), upsample=upsample, norm=norm)
             for i in range(count)]
 
 

@@ -16,9 +16,9 @@ def build_generators(cfg: ModelConfig) -> nn.ModuleDict:
     if cfg.first_frame.enabled:
         nets["first_frame"] = FirstFrameGenerator(cfg.first_frame, cfg.frame_channels + cfg.feature_channels,
                                                   cfg.output_nc, cfg.modulation_channels,
-                                                  cfg.encoder.modulation_hidden)
+                                                  cfg.encoder.modulation_hidden, cfg.upsample)
     if cfg.encoder.enabled:
-        nets["encoder"] = FeatureEncoder(cfg.encoder, cfg.output_nc)
+        nets["encoder"] = FeatureEncoder(cfg.encoder, cfg.output_nc, cfg.upsample)
     return nets
 
 

@@ -15,12 +15,13 @@ from .blocks import ConvBlock, down_blocks, init_weights, up_blocks
 
 
 class FeatureEncoder(nn.Module):
-    def __init__(self, cfg: EncoderConfig, input_nc: int = 3):
+    def __init__(self, cfg: EncoderConfig, input_nc: int = 3, upsample: str = "transpose"):
         super().__init__()
         self.multiple = 2 ** cfg.n_downsample
         self.net = nn.Sequential(
             ConvBlock(input_nc, cfg.nef, 7, norm="instance", padding="reflect"),
-            *down_blocks(cfg.nef, cfg.n_downsample, "instance"), *up_blocks(cfg.nef, cfg.n_downsample, "instance"),
+            *down_blocks(cfg.nef, cfg.n_downsample, "instance"),
+            *up_blocks(cfg.nef, cfg.n_downsample, "instance", upsample),
             ConvBlock(cfg.nef, cfg.feat_nc, 7, norm="none", activation="tanh", padding="reflect"))
         init_weights(self)
 

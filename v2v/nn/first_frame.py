@@ -18,7 +18,7 @@ from .modulation import StyleModulation
 
 class FirstFrameGenerator(nn.Module):
     def __init__(self, cfg: FirstFrameConfig, input_nc: int, output_nc: int = 3, style_nc: int = 0,
-                 style_hidden: int = 32):
+                 style_hidden: int = 32, upsample: str = "transpose"):
         """style_nc > 0: the last style_nc input channels are style features that also modulate the last feature
         maps (v2v/nn/modulation.py)."""
         super().__init__()
@@ -31,7 +31,7 @@ class FirstFrameGenerator(nn.Module):
         self.global_net = nn.Sequential(
             ConvBlock(input_nc, ngf_global, 7, norm=norm, padding="reflect"),
             *down_blocks(ngf_global, cfg.n_downsample, norm), *res_blocks(width, cfg.n_blocks, norm),
-            *up_blocks(ngf_global, cfg.n_downsample, norm))
+            *up_blocks(ngf_global, cfg.n_downsample, norm, upsample))
         self.local_down = nn.ModuleList()
         self.local_up = nn.ModuleList()
         for i in range(1, n_local + 1):
@@ -39,7 +39,7 @@ class FirstFrameGenerator(nn.Module):
             self.local_down.append(nn.Sequential(ConvBlock(input_nc, ngf, 7, norm=norm, padding="reflect"),
                                                  *down_blocks(ngf, 1, norm)))
             self.local_up.append(nn.Sequential(*res_blocks(ngf * 2, cfg.n_blocks_local, norm),
-                                               *up_blocks(ngf, 1, norm)))
+                                               *up_blocks(ngf, 1, norm, upsample)))
         self.out = ConvBlock(cfg.ngf, output_nc, 7, norm="none", activation="tanh", padding="reflect")
         self.style_nc = style_nc
         if style_nc:

@@ -39,10 +39,10 @@ def _fg_ngf(ngf: int, n_downsample: int) -> int:
 class _Head(nn.Module):
     """Residual blocks then upsampling: the decoder of one output of one scale."""
 
-    def __init__(self, channels: int, n_res: int, ngf_out: int, n_up: int, norm: str):
+    def __init__(self, channels: int, n_res: int, ngf_out: int, n_up: int, norm: str, upsample: str):
         super().__init__()
         self.res = res_blocks(channels, n_res, norm)
-        self.up = nn.Sequential(*up_blocks(ngf_out, n_up, norm))
+        self.up = nn.Sequential(*up_blocks(ngf_out, n_up, norm, upsample))
         self.checkpointing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,17 +84,17 @@ class ScaleGenerator(nn.Module):
 
         self.label_encoder = encoder(cin, ngf)
         self.prev_encoder = encoder(prev_nc, ngf)
-        self.image_head = _Head(width, n_dec_res, ngf, n_down, norm)
+        self.image_head = _Head(width, n_dec_res, ngf, n_down, norm, cfg.upsample)
         self.image_out = _out_conv(ngf, cfg.output_nc, "tanh")
         if cfg.use_flow:
-            self.flow_head = _Head(width, n_dec_res, ngf, n_down, norm)
+            self.flow_head = _Head(width, n_dec_res, ngf, n_down, norm, cfg.upsample)
             self.flow_out = _out_conv(ngf, 2, None)
             self.mask_out = _out_conv(ngf, 1, "sigmoid")
         if cfg.use_foreground:
             fg_ngf = _fg_ngf(ngf, cfg.n_downsample)
             self.fg_encoder = nn.Sequential(ConvBlock(cin, fg_ngf, 7, norm=norm, padding="reflect"),
                                             *down_blocks(fg_ngf, n_down, norm))
-            self.fg_head = _Head(fg_ngf * 2 ** n_down, n_fg_res, fg_ngf, n_down, norm)
+            self.fg_head = _Head(fg_ngf * 2 ** n_down, n_fg_res, fg_ngf, n_down, norm, cfg.upsample)
             self.fg_out = _out_conv(fg_ngf, cfg.output_nc, "tanh")
         # The style features (the last input channels) also modulate what the image and foreground outputs read.
         self.style_nc = cfg.modulation_channels

@@ -1,0 +1,56 @@
+"""``python -m train --init-from MODEL_DIR``: start a run from an exported model instead of from scratch.
+
+A model improves across sessions (and machines) by continuing from its committed export, not from a run folder
+that lives on one machine. The export holds the generators and the style encoder (``model.safetensors``) and,
+when the trainer wrote it, the discriminators (``discriminators.safetensors``); both are fp16, so the networks
+restart at exactly those fp16 values. Optimiser moments, schedules and RNG states start afresh (use ``--resume``
+to continue a run bit for bit on the machine that holds it). The export's training history (steps and hours
+of every earlier run) is carried on, so model cards can state the totals.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from v2v.checkpoint import DISCRIMINATORS_FILE, match_state, read_model_config, read_weights
+from v2v.config import to_dict
+from v2v.errors import UserError
+
+
+def _config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _config_differences(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            out.append(f"{prefix}{key}: {va!r} in the export, {vb!r} in this run")
+    return out
+
+
+def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
+    state, _extra = match_state(module, tensors, source)
+    own = module.state_dict()
+    with torch.no_grad():
+        for k, v in state.items():
+            own[k].copy_(v.to(own[k].dtype))
+
+
+def warm_start(trainer, folder: str | Path) -> dict:
+    """Load an export's networks into ``trainer`` (G, and D when the export has them).
+
+    -> {"discriminators": bool (loaded or fresh), "history": the export's training history}."""
+    folder = Path(folder)
+    cfg, meta = read_model_config(folder)
+    diffs = _config_differences(to_dict(cfg), to_dict(trainer.mcfg))
+    if diffs:
+        raise UserError(f"--init-from {folder}: the export's networks differ from this run's model config ("
+                        + "; ".join(diffs[:4]) + (f"; {len(diffs) - 4} more" if len(diffs) > 4 else "")
+                        + "). Train with the export's preset and model overrides, or start without --init-from.")
+    _load_into(trainer.G, read_weights(folder / "model.safetensors"), folder / "model.safetensors")
+    d_file = folder / DISCRIMINATORS_FILE
+    has_d = d_file.is_file()
+    if has_d:
+        _load_into(trainer.D, read_weights(d_file), d_file)
+    return {"discriminators": has_d, "history": meta.get("training", {})}
