@@ -170,3 +170,21 @@ def test_durations_and_time_based_learning_rate():
     assert schedule.lr_factor(s, 10, 100000, time_fraction=0.75) == pytest.approx(0.5)
     assert schedule.lr_factor(s, 75, 100, time_fraction=0.1) == pytest.approx(0.5)
     assert schedule.lr_factor(s, 10, 100000, time_fraction=1.2) == 0.0
+
+
+def test_bench_train_prints_speed_and_ratio(dataset):
+    r = subprocess.run([sys.executable, "-m", "v2v.bench", "train", "--config", CONFIG, "--steps", "2", "--json",
+                        "--set", f"data.root={dataset}", "--against", f"data.root={dataset}",
+                        "schedule.n_frames_start=3", "schedule.n_frames_max=3"],
+                       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    for key in ("s_per_step", "frames_per_s", "gflop_per_step", "gflops_per_s", "mfu"):
+        assert out[key] > 0, key
+    assert out["steps"] == 2
+    # 4-frame sequences do more work per step than 3-frame ones
+    assert out["gflop_per_step"] > out["baseline"]["gflop_per_step"]
+    assert out["frames_per_s_ratio"] == pytest.approx(out["frames_per_s"] / out["baseline"]["frames_per_s"])
+    bad = subprocess.run([sys.executable, "-m", "v2v.bench", "train", "--config", CONFIG, "--steps", "1",
+                          "--set", "data.root=/nowhere"], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert bad.returncode == 2 and "training failed" in bad.stderr

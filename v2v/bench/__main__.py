@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ["generator", "stream"]
+BENCHMARKS = ["generator", "stream", "train"]
 
 
 def main(argv=None) -> int:
