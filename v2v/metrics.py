@@ -4,7 +4,10 @@
   E = mean over t of || (o_t - warp(o_{t-1}, f_t)) · c_t ||² / sum(c_t), with f_t the DIS backward flow of the
   **real** video (so output and real video are measured along the same motion) and c_t its confidence mask.
 * PSNR and SSIM against real frames; sharpness as the mean Laplacian energy.
-All functions take uint8 RGB numpy frames (H, W, 3).
+* motion: the mean absolute change of grey level (0-255) between consecutive frames; a still video scores 0.
+  Next to the real video's motion it tells a video that moves as much as the real one from one that freezes
+  (whose warping error is perfect) or flickers.
+All functions take uint8 RGB numpy frames (H, W, 3). Learned-feature scores (KID) are in :mod:`v2v.kid`.
 """
 from __future__ import annotations
 
@@ -61,3 +64,16 @@ def sharpness(frame: np.ndarray) -> float:
 
     gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float64)
     return float((cv2.Laplacian(gray, cv2.CV_64F) ** 2).mean())
+
+
+def _gray(frame: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma of an RGB frame, float32, unrounded (0-255)."""
+    return np.asarray(frame, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def motion(frames: list[np.ndarray]) -> float:
+    """Mean over t >= 1 of the mean absolute grey-level change |gray(o_t) - gray(o_{t-1})| (0 for a still video)."""
+    if len(frames) < 2:
+        raise ValueError("motion needs a sequence of at least 2 frames")
+    grays = [_gray(f) for f in frames]
+    return float(np.mean([np.abs(b - a).mean() for a, b in zip(grays, grays[1:])]))
