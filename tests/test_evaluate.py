@@ -166,3 +166,23 @@ def test_scale_keypoints_moves_points_with_the_frame():
     kp = {"width": 200, "height": 100, "body": [[100.0, 50.0, 0.9]], "face": None}
     out = scale_keypoints(kp, 0.5, 2.0)
     assert out == {"width": 100, "height": 200, "body": [[50.0, 100.0, 0.9]], "face": None}
+
+
+@pytest.mark.parametrize("bias, expected", [(-20.0, 0.0), (20.0, 1.0)])
+def test_generator_diagnostics_show_whether_frames_are_warped_or_drawn(tmp_path, bias, expected):
+    import torch
+
+    from v2v.dataset_format import open_dataset
+    from v2v.evaluate import synthesize_sequence
+    ds = make_street_dataset(tmp_path / "ds", frames=5)
+    cfg = model_preset("street_256", {**TINY, "flow_prior": "none"})
+    nets = build_generators(cfg).eval()
+    scale = nets["generator"].scales[0]
+    with torch.no_grad():
+        scale.mask_out.conv.bias.fill_(bias)  # sigmoid(-20) ~ 0: copy the warped previous frame; (20): draw anew
+        scale.flow_out.conv.weight.zero_()
+        scale.flow_out.conv.bias.copy_(torch.tensor([0.15, 0.0]))  # x 20 px (flow_multiplier) = 3 px to the right
+    index = open_dataset(ds)
+    out = synthesize_sequence(cfg, nets, index, index.sequences[0].name)
+    assert out["generator"]["mask_mean"] == pytest.approx(expected, abs=1e-3)
+    assert out["generator"]["flow_px"] == pytest.approx(3.0, abs=1e-3)

@@ -128,13 +128,18 @@ def resize_frame(frame: dict, size: tuple[int, int], label_ids: bool) -> dict:
 def synthesize_sequence(cfg: ModelConfig, networks, index, sequence: str, max_frames: int | None = None,
                         device: str | torch.device = "cpu", precision: str = "fp32",
                         size: tuple[int, int] | None = None) -> dict:
-    """-> {"fakes": [uint8 frames], "reals": [uint8 frames], "keypoints": [dicts or None]}, all at ``size``
-    (W, H; default: the dataset's size; see :func:`evaluation_size`)."""
+    """-> {"fakes": [uint8 frames], "reals": [uint8 frames], "keypoints": [dicts or None], "generator": {...}},
+    all at ``size`` (W, H; default: the dataset's size; see :func:`evaluation_size`).
+
+    ``generator`` says how the sequential generator made its frames (empty without a flow head): ``mask_mean``,
+    the mean occlusion mask (0: every pixel warped from the previous output, 1: every pixel hallucinated afresh),
+    and ``flow_px``, the mean length of its flow in pixels. A generator that copies its previous frame shows a
+    mask near 0 with a flow near 0 px, whatever the input does."""
     seq = index.sequence(sequence)
     n = seq.num_frames if max_frames is None else min(seq.num_frames, max_frames)
     synth = Synthesizer(cfg, networks, device, precision)
     label_ids = cfg.labels.encoding == "onehot"
-    fakes, reals, keypoints = [], [], []
+    fakes, reals, keypoints, masks, flows = [], [], [], [], []
     for i in range(n):
         frame = index.load_frame(seq, i, parts=PARTS)
         if size is not None:
@@ -149,7 +154,11 @@ def synthesize_sequence(cfg: ModelConfig, networks, index, sequence: str, max_fr
         fakes.append(image_to_uint8(out["image"]))
         reals.append(frame.get("image"))
         keypoints.append(frame.get("keypoints"))
-    return {"fakes": fakes, "reals": reals, "keypoints": keypoints}
+        if "mask" in out:
+            masks.append(float(out["mask"].mean()))
+            flows.append(float(out["flow"].norm(dim=1).mean()))
+    generator = {"mask_mean": float(np.mean(masks)), "flow_px": float(np.mean(flows))} if masks else {}
+    return {"fakes": fakes, "reals": reals, "keypoints": keypoints, "generator": generator}
 
 
 def motion_scores(fakes: list[np.ndarray], reals: list[np.ndarray]) -> dict:

@@ -77,7 +77,7 @@ def run(args) -> int:
             raise UserError(f"sequence {name} has no real frames to compare with")
         if len(out["fakes"]) < 2:
             raise UserError(f"sequence {name} has {len(out['fakes'])} frame; scoring needs at least 2")
-        scores = video_scores(out["fakes"], out["reals"])
+        scores = {**video_scores(out["fakes"], out["reals"]), **out["generator"]}
         if kid_scores is not None:
             scores.update(kid_scores(out["fakes"], out["reals"]))
         if cfg.label_set == "pose" and not args.no_pck:
