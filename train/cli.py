@@ -153,7 +153,7 @@ class Run:
             save_state(self.ckpt, {"trainer": self.trainer.state_dict(), "epoch": self.epoch, "rng": gathered,
                                    "config": to_dict(self.cfg), "elapsed_s": self.elapsed(),
                                    "history_base": self.history_base})
-            export_model(self.out / "export", self.trainer.mcfg, self.trainer.G, meta=self.export_meta(),
+            export_model(self.out / "export", self.trainer.mcfg, self.trainer.G_inference, meta=self.export_meta(),
                          discriminators=self.trainer.D)
         distributed.barrier(self.dist.world_size)
 

@@ -73,6 +73,9 @@ class TrainConfig:
     val_every: int = 0
     batch_size: int = 1
     lr: float = 2e-4
+    # Exponential moving average of the generators' weights (0: off). With it, the export, validation and samples
+    # use the average, which smooths the GAN's step-to-step oscillation (0.999: about the last 1000 steps).
+    ema_decay: float = 0.0
     beta1: float = 0.5
     beta2: float = 0.999
     precision: str = "bf16"  # fp32 | bf16 | fp16 (fp16 uses a GradScaler; for GPUs without bf16)
@@ -89,6 +92,8 @@ class TrainConfig:
             raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be within [0, 1), got {self.ema_decay}")
         for name in ("max_steps", "save_every", "log_every", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")

@@ -17,6 +17,7 @@ Every optimiser is Adam and follows the same constant-then-linear-decay schedule
 from __future__ import annotations
 
 import contextlib
+import copy
 import warnings
 
 import torch
@@ -67,6 +68,9 @@ class Trainer:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
         betas = (cfg.beta1, cfg.beta2)
+        self.G_ema = None  # the generators' moving average (cfg.ema_decay), what exports and validation use
+        if cfg.ema_decay:
+            self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D["image"].parameters(), lr=cfg.lr, betas=betas)
         self.opt_DT = [torch.optim.Adam(n.parameters(), lr=cfg.lr, betas=betas) for n in self.D["temporal"].nets]
@@ -82,6 +86,23 @@ class Trainer:
         self.step = 0
 
     @property
+    def G_inference(self) -> torch.nn.ModuleDict:
+        """The generators to export, validate and sample: the moving average when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        ema, live = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema, live, 1.0 - self.cfg.ema_decay)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    def sync_ema(self) -> None:
+        """Restart the average at the current weights (after loading weights from elsewhere)."""
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(self.G.state_dict())
+
+    @property
     def optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.opt_G, self.opt_D, *self.opt_DT]
 
@@ -94,6 +115,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------------ state
     def state_dict(self) -> dict:
         return {"step": self.step, "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "G_ema": self.G_ema.state_dict() if self.G_ema is not None else {},
                 "optimizers": [o.state_dict() for o in self.optimizers],
                 "schedulers": [s.state_dict() for s in self.schedulers],
                 "scaler": self.scaler.state_dict() if self.scaler else {}}
@@ -101,6 +123,11 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        if self.G_ema is not None:
+            if state.get("G_ema"):
+                self.G_ema.load_state_dict(state["G_ema"])
+            else:  # a checkpoint from a run without the average: start it here
+                self.sync_ema()
         for o, s in zip(self.optimizers, state["optimizers"]):
             o.load_state_dict(s)
         for sch, s in zip(self.schedulers, state["schedulers"]):
@@ -311,6 +338,8 @@ class Trainer:
         self.opt_G.zero_grad(set_to_none=True)
         self._backward(g_loss, self.G.parameters())
         self._opt_step(self.opt_G)
+        if self.G_ema is not None:
+            self.update_ema()
         logs.update({k: float(v.detach()) for k, v in terms.items()})
         logs["G_total"] = float(g_loss.detach())
 

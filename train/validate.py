@@ -7,7 +7,7 @@ from v2v.evaluate import synthesize_sequence, video_scores
 
 
 def validate(trainer, index, sequences: list[str], max_frames: int) -> dict:
-    nets = trainer.G
+    nets = trainer.G_inference
     was_training = nets.training
     nets.eval()
     per_seq = []

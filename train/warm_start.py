@@ -49,6 +49,7 @@ def warm_start(trainer, folder: str | Path) -> dict:
                         + "; ".join(diffs[:4]) + (f"; {len(diffs) - 4} more" if len(diffs) > 4 else "")
                         + "). Train with the export's preset and model overrides, or start without --init-from.")
     _load_into(trainer.G, read_weights(folder / "model.safetensors"), folder / "model.safetensors")
+    trainer.sync_ema()
     d_file = folder / DISCRIMINATORS_FILE
     has_d = d_file.is_file()
     if has_d:

@@ -188,3 +188,26 @@ def test_bench_train_prints_speed_and_ratio(dataset):
     bad = subprocess.run([sys.executable, "-m", "v2v.bench", "train", "--config", CONFIG, "--steps", "1",
                           "--set", "data.root=/nowhere"], cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert bad.returncode == 2 and "training failed" in bad.stderr
+
+
+def test_generator_ema_averages_the_weights_and_is_what_gets_exported(dataset, tmp_path):
+    from safetensors.torch import load_file
+    from train.cli import Run
+    from train.config import load_config
+
+    cfg = load_config(CONFIG, [f"data.root={dataset}", f"out_dir={tmp_path / 'ema'}", "threads=1", "ema_decay=0.75",
+                               "max_steps=2", "sample_every=0"])
+    run = Run(cfg, resume=False)
+    tr, batches = run.trainer, run.batches()
+    tr.train_step(next(batches))
+    before = {k: v.clone() for k, v in tr.G_ema.state_dict().items()}
+    tr.train_step(next(batches))
+    live, ema = tr.G.state_dict(), tr.G_ema.state_dict()
+    name = "generator.scales.0.image_out.conv.weight"
+    assert torch.allclose(ema[name], before[name] + 0.25 * (live[name] - before[name]), atol=1e-6)
+    assert not torch.equal(ema[name], live[name])
+    run.save()
+    exported = load_file(str(tmp_path / "ema" / "export" / "model.safetensors"))
+    assert torch.equal(exported[name], ema[name].half())
+    with pytest.raises(Exception, match="ema_decay must be within"):
+        load_config(CONFIG, [f"data.root={dataset}", "ema_decay=1.5"])
