@@ -122,6 +122,11 @@ def test_kid_scores_compare_fakes_with_reals_and_even_with_odd_real_frames(monke
     assert scores["kid_x1000_real_floor"] == pytest.approx(
         1000 * kid_module.kid(np.stack(reals[0::2]), np.stack(reals[1::2])))
     assert np.isnan(kid_module.kid_scores(fakes, reals[:3])["kid_x1000_real_floor"])  # halves of 2 and 1 frames
+    others = [rng.normal(size=8) + 10 for _ in range(4)]
+    with_other = kid_module.kid_scores(fakes, reals, other_reals=others)
+    assert with_other["kid_x1000_other_real"] == pytest.approx(
+        1000 * kid_module.kid(np.stack(others), np.stack(reals)))
+    assert "kid_x1000_other_real" not in scores
 
 
 def test_evaluate_cli_reports_kid_at_the_models_size(wheel, tmp_path):
@@ -130,12 +135,13 @@ def test_evaluate_cli_reports_kid_at_the_models_size(wheel, tmp_path):
     from v2v.nn.build import build_generators
     from v2v.presets import model_preset
 
-    ds = make_street_dataset(tmp_path / "ds", frames=4, size=(128, 64))
+    ds = make_street_dataset(tmp_path / "ds", frames=4, size=(128, 64), sequences=("seqA", "seqB"))
     cfg = model_preset("street_256", TINY)
     export_model(tmp_path / "m", cfg, build_generators(cfg), meta={"size": [64, 32]})
     out = tmp_path / "scores.json"
     r = subprocess.run([sys.executable, "-m", "v2v", "evaluate", "--checkpoint", str(tmp_path / "m"), "--dataset",
-                        str(ds), "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                        str(ds), "--json", str(out), "--sequences", "seqA", "--kid-reference", "seqB"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "evaluating at 64x32 (the model's training size)" in r.stdout
     assert "prepared dataset at 128x64 but the model was trained at 64x32" in r.stderr
@@ -143,3 +149,7 @@ def test_evaluate_cli_reports_kid_at_the_models_size(wheel, tmp_path):
     assert result["size"] == [64, 32] and result["dataset_size"] == [128, 64]
     mean = result["mean"]
     assert mean["kid_x1000"] > mean["kid_x1000_real_floor"]  # an untrained model against the real frames
+    assert np.isfinite(mean["kid_x1000_other_real"])
+    r = subprocess.run([sys.executable, "-m", "v2v", "evaluate", "--checkpoint", str(tmp_path / "m"), "--dataset",
+                        str(ds), "--kid-reference", "seq0042"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "sequence 'seq0042' is not in" in r.stderr

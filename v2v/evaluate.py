@@ -161,6 +161,18 @@ def synthesize_sequence(cfg: ModelConfig, networks, index, sequence: str, max_fr
     return {"fakes": fakes, "reals": reals, "keypoints": keypoints, "generator": generator}
 
 
+def real_frames(index, sequence: str, max_frames: int | None = None, size: tuple[int, int] | None = None
+                ) -> list[np.ndarray]:
+    """The real frames of ``sequence`` (uint8, at ``size`` when given), as synthesize_sequence pairs them."""
+    seq = index.sequence(sequence)
+    n = seq.num_frames if max_frames is None else min(seq.num_frames, max_frames)
+    frames = []
+    for i in range(n):
+        frame = index.load_frame(seq, i, parts={"image"})
+        frames.append(frame["image"] if size is None else resize_frame(frame, size, False)["image"])
+    return frames
+
+
 def motion_scores(fakes: list[np.ndarray], reals: list[np.ndarray]) -> dict:
     """{"motion", "motion_real": mean absolute grey-level change between consecutive frames (0-255) of the
     generated and the real video, "motion_ratio": their ratio (0: frozen, 1: as much change as the real video,

@@ -131,13 +131,22 @@ def kid(a: np.ndarray, b: np.ndarray) -> float:
     return float(within_a + within_b - 2 * kab.mean())
 
 
-def kid_scores(fakes: list[np.ndarray], reals: list[np.ndarray], device: str = "cpu") -> dict:
+def kid_scores(fakes: list[np.ndarray], reals: list[np.ndarray], device: str = "cpu",
+               other_reals: list[np.ndarray] | None = None) -> dict:
     """{"kid_x1000": 1000 × KID(generated frames, real frames), "kid_x1000_real_floor": 1000 × KID(real frames
     0, 2, 4, ... vs real frames 1, 3, 5, ...)}. The floor is what a model that reproduced the real video exactly
     would score against frames one step away, i.e. the estimate's noise level on this sequence; NaN when a set
-    has fewer than 2 frames."""
+    has fewer than 2 frames.
+
+    With ``other_reals`` (real frames of other sequences of the same footage, e.g. the training sequences) also
+    "kid_x1000_other_real": 1000 × KID(other_reals, real frames): what a model that drew perfect real frames of
+    *another* scene would score; the bar for a model trained on other sequences."""
     real = inception_features(reals, device)
     fake = inception_features(fakes, device)
     nan = float("nan")
-    return {"kid_x1000": 1000 * kid(fake, real) if min(len(fake), len(real)) >= 2 else nan,
-            "kid_x1000_real_floor": 1000 * kid(real[0::2], real[1::2]) if len(real) >= 4 else nan}
+    scores = {"kid_x1000": 1000 * kid(fake, real) if min(len(fake), len(real)) >= 2 else nan,
+              "kid_x1000_real_floor": 1000 * kid(real[0::2], real[1::2]) if len(real) >= 4 else nan}
+    if other_reals is not None:
+        other = inception_features(other_reals, device)
+        scores["kid_x1000_other_real"] = 1000 * kid(other, real) if min(len(other), len(real)) >= 2 else nan
+    return scores

