@@ -2,15 +2,47 @@
 from __future__ import annotations
 
 import html
+import math
 
 import cv2
 import numpy as np
 
+from v2v.errors import UserError
 from v2v.labels import CITYSCAPES
 
 from .editing import BRUSH_CLASSES, PAINT_CLASSES, class_name
 
 DISPLAY_LONG_SIDE = 512  # small model frames are shown enlarged (nearest neighbour, so label edges stay hard)
+MAX_SEED = 2**31 - 1  # seeds are whole numbers 0..MAX_SEED (the re-roll buttons draw from this range too)
+
+
+def _shown(value) -> str:
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return repr(value)
+    if not math.isfinite(f) or abs(f) >= 1e12:
+        return f"{f:.6g}"
+    return f"{value}" if isinstance(value, int) else f"{f:g}"
+
+
+def check_seed(value, what: str = "seed") -> int:
+    """A seed from a form or API value: empty means 0; anything but a whole number in 0..MAX_SEED is a UserError
+    (checked before any work: an out-of-range seed would otherwise fail only when the report is written)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 0
+    if isinstance(value, bool):
+        raise UserError(f"{what} must be a whole number from 0 to {MAX_SEED}, got {value}")
+    try:
+        n = int(value) if isinstance(value, (int, np.integer)) else None
+        if n is None:
+            f = float(value)
+            n = int(f) if math.isfinite(f) and f.is_integer() else None
+    except (TypeError, ValueError, OverflowError):
+        n = None
+    if n is None or not 0 <= n <= MAX_SEED:
+        raise UserError(f"{what} {_shown(value)} is not allowed: give a whole number from 0 to {MAX_SEED}")
+    return n
 
 
 def display_scale(size: tuple[int, int]) -> int:

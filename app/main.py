@@ -22,6 +22,7 @@ import gradio as gr  # noqa: E402
 
 from app import api, motion_tab, street_tab, style_tab  # noqa: E402
 from app.common import CSS  # noqa: E402
+from app.errors import StudioBlocks  # noqa: E402
 from app.limits import Limits, load_limits  # noqa: E402
 from app.models import find_models  # noqa: E402
 
@@ -41,7 +42,7 @@ def configure_torch() -> None:
 def build_app(limits: Limits | None = None) -> gr.Blocks:
     limits = limits or load_limits()
     models = find_models()
-    with gr.Blocks(title=TITLE, delete_cache=CACHE_CLEANUP) as demo:
+    with StudioBlocks(title=TITLE, delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown(f"# {TITLE}\nLabel maps and poses in, video out: a re-implementation of NVIDIA vid2vid. "
                     "Edit a street scene's labels and synthesize it, re-roll the look of single objects, or make "
                     "a trained person dance.")
@@ -73,6 +74,17 @@ def launch(demo: gr.Blocks, limits: Limits | None = None, **kwargs):
     return demo.launch(css=CSS, theme=gr.themes.Soft(), **kwargs)
 
 
+def start_message(local_url: str, share_url: str | None, share: bool) -> str:
+    """What ``python app/main.py`` prints once it serves (instead of gradio's own lines, whose hint names
+    ``launch(share=True)`` rather than this app's ``--share``)."""
+    lines = [f"* Running on local URL:  {local_url}"]
+    if not share and not os.environ.get("SPACE_ID"):
+        lines.append("* To create a public link, restart with `python app/main.py --share`.")
+    elif share and share_url:
+        lines.append("* The public link is temporary (up to a week); stop the app with Ctrl-C to close it.")
+    return "\n".join(lines)
+
+
 def _exit_on_sigterm(*_) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second signal must not interrupt the cleanup
     sys.exit(0)
@@ -93,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_torch()
     # SIGTERM (e.g. a container stopping) exits like Ctrl-C, so the session folders are removed (atexit)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    launch(build_app(limits), limits, server_name=args.host, server_port=args.port, share=args.share)
+    demo = build_app(limits)
+    # quiet: gradio's start lines would tell to set `share=True` in `launch()`; ours name --share
+    _, local_url, share_url = launch(demo, limits, server_name=args.host, server_port=args.port, share=args.share,
+                                     quiet=True, prevent_thread_lock=True)
+    print(start_message(local_url, share_url, args.share), flush=True)
+    demo.block_thread()
     return 0
 
 

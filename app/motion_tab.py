@@ -7,13 +7,15 @@ Two steps, so the user sees the driving signal before the expensive part:
    with kind "pose": MediaPipe, the model's crop and pose normalisation) and shown as a skeleton video. The pose
    maps are kept (lossless, in the session state) for step 2.
 2. **Generate** — the pose maps drive the model; the result comes as an mp4 and as a side-by-side
-   (driving | pose | result) mp4 to download.
+   (driving | pose | result; pose | result for the procedural dance) mp4 to download. When Generate has to
+   extract the pose first, its "Done" line gives both times and their sum.
 
 The built-in procedural dance (:func:`app.examples.dance_keypoints`) needs no upload and no extraction.
 """
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -85,7 +87,8 @@ def _clip_key(path: Path | None, model: str) -> str:
 def extract(video: str | Path | None, model: str | None, work: Path, limits: Limits, cancel=None, progress=None):
     """Pose maps of the first ``limits.max_frames`` frames of ``video`` (None: the procedural dance) at the pose
     model's size, written as a skeleton mp4. Yields {"event": "frame", ...} and a final {"event": "done",
-    "poses", "fps", "skeleton", "driving", "detected", "frames", "total", "status"}."""
+    "poses", "fps", "skeleton", "driving", "detected", "frames", "total", "seconds", "status"}."""
+    start = time.perf_counter()
     entry = resolve("pose", model)
     engine = ENGINES.get(entry)
     size = tuple(getattr(engine, "size", None) or DEFAULT_POSE_SIZE)
@@ -142,9 +145,21 @@ def extract(video: str | Path | None, model: str | None, work: Path, limits: Lim
         close = getattr(items, "close", None)
         if close is not None:
             close()
-    text = f"Pose found in {detected} of {len(maps)} frames{note}."
+    seconds = time.perf_counter() - start
+    text = f"Pose found in {detected} of {len(maps)} frames{note} ({seconds:.1f} s)."
     yield {"event": "done", "poses": np.stack(maps), "fps": fps, "skeleton": skeleton, "driving": driving,
-           "detected": detected, "frames": len(maps), "total": total, "status": text}
+           "detected": detected, "frames": len(maps), "total": total, "seconds": seconds, "status": text}
+
+
+def side_by_side_label(driving: bool) -> str:
+    """Title of the side-by-side video: its panels (no driving clip for the procedural dance)."""
+    return "Side by side: " + ("driving | pose | result" if driving else "pose | result")
+
+
+def with_pose_time(done_status: str, pose_seconds: float, synth_seconds: float) -> str:
+    """The generation's "Done" line when the pose was extracted in the same run: both times and their sum."""
+    return (f"{done_status} Pose extraction took {pose_seconds:.1f} s before it: "
+            f"{pose_seconds + synth_seconds:.1f} s in all.")
 
 
 def transfer(poses: np.ndarray, fps: float, driving: Path | None, model: str | None, work: Path, stem: str,
@@ -221,6 +236,7 @@ def make_handlers(limits: Limits) -> dict:
         key = session.session_key(request)
         cancel = session.start_job(key)
         try:
+            pose_seconds = None  # set when the pose is extracted in this run (its time goes into the Done line)
             if state.get("poses") is None or state.get("key") != _clip_key(Path(src) if src else None, model or ""):
                 for ev in extract(src, model, work, limits, cancel, progress):  # pose first, shown as it comes
                     if ev["event"] == "frame":
@@ -229,6 +245,7 @@ def make_handlers(limits: Limits) -> dict:
                     state.update(poses=ev["poses"], fps=ev["fps"], skeleton=str(ev["skeleton"]),
                                  driving=str(ev["driving"]) if ev["driving"] else None,
                                  key=_clip_key(Path(src) if src else None, model or ""))
+                    pose_seconds = ev["seconds"]
                     yield state, state["skeleton"], gr.skip(), gr.skip(), gr.skip(), ev["status"]
             state["runs"] += 1
             driving = Path(state["driving"]) if state.get("driving") else None
@@ -239,8 +256,11 @@ def make_handlers(limits: Limits) -> dict:
                         yield gr.skip(), gr.skip(), ev["image"], gr.skip(), gr.skip(), ev["status"]
                     continue
                 sbs = ev["extras"].get("side_by_side")
+                text = ev["status"] if pose_seconds is None else \
+                    with_pose_time(ev["status"], pose_seconds, ev["seconds"])
                 yield (state, gr.skip(), gr.skip(), str(ev["video"]) if ev["video"] else None,
-                       str(sbs) if sbs else None, ev["status"])
+                       gr.Video(value=str(sbs) if sbs else None, label=side_by_side_label(driving is not None)),
+                       text)
         finally:
             session.end_job(key, cancel)
 
@@ -273,7 +293,7 @@ def build(limits: Limits) -> dict:
                 preview = gr.Image(label="Live preview", format="png", interactive=False, height=256)
                 result = gr.Video(label="Target person dancing", format="mp4", autoplay=True, loop=True,
                                   buttons=["download"], height=256, elem_id="motion-result")
-            sbs = gr.Video(label="Side by side: driving | pose | result", format="mp4", autoplay=True, loop=True,
+            sbs = gr.Video(label=side_by_side_label(True), format="mp4", autoplay=True, loop=True,
                            buttons=["download"], height=256, elem_id="motion-sbs")
     private = {"api_visibility": "private"}
     extract_btn.click(h["on_extract"], [choice, video, model, state], [state, skeleton, preview, status_md],

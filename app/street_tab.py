@@ -14,9 +14,10 @@ import numpy as np
 from v2v.errors import UserError
 
 from . import jobs, session
-from .common import (BRUSH_CLASSES, class_choices, display_scale, enlarge, hex_color, palette_legend, status)
+from .common import (BRUSH_CLASSES, check_seed, class_choices, display_scale, enlarge, hex_color, palette_legend,
+                     status)
 from .editing import LabelVolume, Op, apply_op, class_id, class_name, paint_op, replay
-from .errors import user_facing
+from .errors import message_of, user_facing
 from .examples import street_example_dirs
 from .limits import Limits
 from .models import ENGINES, model_choices, resolve
@@ -24,6 +25,7 @@ from .uploads import load_example, load_upload, write_volume
 
 DEFAULT_SIZE = (256, 128)
 SCOPES = ["this frame", "all frames", "frame range"]
+LOADED = 9  # outputs of a load: state, frame, editor, before/after, slider, info, history, class, last frame
 
 
 # ------------------------------------------------------------------------------------------------ state
@@ -98,6 +100,14 @@ def history_text(vol: LabelVolume) -> str:
     return "Edits: " + "; ".join(f"{k + 1}. {op.describe()}" for k, op in enumerate(vol.ops))
 
 
+def class_dropdown(vol: LabelVolume, selected: str | None = None) -> gr.Dropdown:
+    """The "Change class" choices after an edit: the classes still in the video, keeping the selection while its
+    class is there (else the first class), so the dropdown never shows a class that is gone, or nothing."""
+    present = [class_name(c) for c in vol.classes()]
+    value = selected if selected in present else (present[0] if present else None)
+    return gr.Dropdown(choices=present, value=value)
+
+
 def _after_load(state: dict):
     vol = state["volume"]
     color, editor, pair = frame_views(state, 0)
@@ -117,6 +127,7 @@ def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limit
     ``status`` line; the final one also has ``frames_made`` ((N, H, W, 3) uint8 or None) and ``style``."""
     from v2v.style import StyleRequest
 
+    seed = check_seed(seed)
     engine = ENGINES.get(resolve("street", model))
     has_bank = getattr(engine, "style_bank", None) is not None
     if require_style and not has_bank:
@@ -126,7 +137,7 @@ def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limit
     note = "" if total == vol.num_frames else f" (the first {total} of {vol.num_frames} frames: the frame limit)"
     folder = write_volume(vol, work / f"{stem}_labels", total)
     source = engine.open(folder, size=vol.size)
-    style = StyleRequest(seed=int(seed or 0), rerolls=dict(rerolls or {}), colors=dict(colors or {}),
+    style = StyleRequest(seed=seed, rerolls=dict(rerolls or {}), colors=dict(colors or {}),
                          spread=float(spread)) if has_bank else None
     made = []
 
@@ -162,15 +173,19 @@ def make_handlers(limits: Limits) -> dict:
         vol = load_example(folders[name], working_size(model), limits)
         return _after_load(_fresh(state, vol, session.new_dir()))
 
-    @user_facing
     def on_load_upload(labels_file, instances_file, model: str, state: dict | None):
+        """A failed upload keeps the loaded scene (every output skipped; raising would put Error badges on all of
+        them) and says why, in a toast and under the upload button."""
         work = session.new_dir()
         try:
             vol = load_upload(labels_file, instances_file, work, working_size(model), limits)
-        except BaseException:
+        except Exception as e:  # noqa: BLE001 - every failure becomes a message
             session.remove_dir(work)
-            raise
-        return _after_load(_fresh(state, vol, work))
+            message = message_of(e)
+            kept = " The scene shown is unchanged." if state and state.get("volume") is not None else ""
+            gr.Warning(f"Upload not loaded: {message}", title="Upload not loaded")
+            return (*[gr.skip()] * LOADED, f"**Upload not loaded:** {message.rstrip('.')}.{kept}")
+        return (*_after_load(_fresh(state, vol, work)), "")
 
     @user_facing
     def on_frame(index, state: dict | None):
@@ -179,13 +194,12 @@ def make_handlers(limits: Limits) -> dict:
         color, editor, pair = frame_views(state, index)
         return color, editor, pair
 
-    def _edited(state: dict, op: Op, index):
+    def _edited(state: dict, op: Op, index, selected: str | None = None):
         vol = _volume(state)
         apply_op(vol.labels, vol.instances, op)
         vol.ops.append(op)
         color, editor, pair = frame_views(state, index)
-        present = [class_name(c) for c in vol.classes()]
-        return state, color, editor, pair, history_text(vol), gr.Dropdown(choices=present)
+        return state, color, editor, pair, history_text(vol), class_dropdown(vol, selected)
 
     @user_facing
     def on_relabel(src: str, dst: str, scope: str, first, last, index, state: dict | None):
@@ -198,10 +212,11 @@ def make_handlers(limits: Limits) -> dict:
         if not (vol.labels == a).any():
             raise UserError(f"there is no {src} in this video")
         return _edited(state, Op("class", b, frames=frame_range(scope, index, first, last, vol.num_frames),
-                                 from_id=a), index)
+                                 from_id=a), index, src)
 
     @user_facing
-    def on_click(dst: str, scope: str, first, last, index, state: dict | None, evt: gr.SelectData):
+    def on_click(dst: str, scope: str, first, last, index, state: dict | None, evt: gr.SelectData,
+                 src: str | None = None):
         vol = _volume(state)
         if not dst:
             raise UserError("choose the new class for the region first")
@@ -211,10 +226,10 @@ def make_handlers(limits: Limits) -> dict:
             raise UserError("click inside the frame")
         op = Op("region", class_id(dst), frames=frame_range(scope, index, first, last, vol.num_frames),
                 x=x, y=y, frame=int(index))
-        return _edited(state, op, index)
+        return _edited(state, op, index, src)
 
     @user_facing
-    def on_paint(editor: dict | None, scope: str, first, last, index, state: dict | None):
+    def on_paint(editor: dict | None, scope: str, first, last, index, state: dict | None, src: str | None = None):
         vol = _volume(state)
         layers = (editor or {}).get("layers") or []
         if not layers or layers[0] is None:
@@ -222,30 +237,31 @@ def make_handlers(limits: Limits) -> dict:
         op = paint_op(layers[0], frame_range(scope, index, first, last, vol.num_frames), vol.size)
         if op is None:
             raise UserError("nothing is painted yet; paint on the frame, then apply")
-        return _edited(state, op, index)
+        return _edited(state, op, index, src)
 
     @user_facing
-    def on_undo(index, state: dict | None):
+    def on_undo(index, state: dict | None, src: str | None = None):
         vol = _volume(state)
         if not vol.ops:
             raise UserError("there is nothing to undo")
         vol.ops.pop()
         vol.labels, vol.instances = replay(*state["base"], vol.ops)
         color, editor, pair = frame_views(state, index)
-        return state, color, editor, pair, history_text(vol)
+        return state, color, editor, pair, history_text(vol), class_dropdown(vol, src)
 
     @user_facing
-    def on_reset(index, state: dict | None):
+    def on_reset(index, state: dict | None, src: str | None = None):
         vol = _volume(state)
         vol.ops.clear()
         vol.labels, vol.instances = state["base"][0].copy(), state["base"][1].copy()
         color, editor, pair = frame_views(state, index)
-        return state, color, editor, pair, history_text(vol)
+        return state, color, editor, pair, history_text(vol), class_dropdown(vol, src)
 
     @user_facing
     def on_generate(model: str, seed, extras: bool, index, state: dict | None, request: gr.Request,
                     progress=gr.Progress()):
         vol = _volume(state)
+        seed = check_seed(seed, "the style seed")
         key = session.session_key(request)
         cancel = session.start_job(key)
         try:
@@ -291,9 +307,11 @@ def build(limits: Limits, state: gr.State) -> dict:
             load_ex = gr.Button("Load example", variant="secondary", elem_id="street-load")
             with gr.Accordion("...or upload your own labels", open=False):
                 labels_file = gr.File(label="Label PNGs (.zip), one label PNG, or a colour label video",
-                                      file_types=[".zip", ".png", ".mp4", ".webm", ".mov", ".avi", ".mkv"])
+                                      file_types=[".zip", ".png", ".mp4", ".webm", ".mov", ".avi", ".mkv"],
+                                      elem_id="street-labels-file")
                 inst_file = gr.File(label="Instance maps (.zip of 16-bit PNGs, optional)", file_types=[".zip"])
-                load_up = gr.Button("Load upload")
+                load_up = gr.Button("Load upload", elem_id="street-load-upload")
+                upload_msg = gr.Markdown("", elem_id="street-upload-message")
             model = gr.Dropdown(models, value=models[0] if models else None, label="Street model",
                                 info=None if models else "no street model installed")
             info = gr.Markdown("Load an example to start.")
@@ -310,9 +328,9 @@ def build(limits: Limits, state: gr.State) -> dict:
         with gr.Tabs():
             with gr.Tab("Relabel a class"):
                 with gr.Row():
-                    src = gr.Dropdown([], label="Change class", scale=2)
+                    src = gr.Dropdown([], label="Change class", scale=2, elem_id="street-src")
                     dst = gr.Dropdown(class_choices(), value="building", label="into", scale=2)
-                    relabel_btn = gr.Button("Relabel", scale=1)
+                    relabel_btn = gr.Button("Relabel", scale=1, elem_id="street-relabel")
             with gr.Tab("Click a region"):
                 gr.Markdown("Choose a class, then click a region in the frame above. Objects (cars, people) are "
                             "followed through the chosen frames by their instance id.")
@@ -328,9 +346,9 @@ def build(limits: Limits, state: gr.State) -> dict:
                     eraser=gr.Eraser(default_size=12), canvas_size=(512, 256))
                 paint_btn = gr.Button("Apply paint")
         with gr.Row():
-            undo_btn = gr.Button("Undo", size="sm")
+            undo_btn = gr.Button("Undo", size="sm", elem_id="street-undo")
             reset_btn = gr.Button("Reset all edits", size="sm")
-        history = gr.Markdown("No edits yet.")
+        history = gr.Markdown("No edits yet.", elem_id="street-history")
     gr.Markdown("### 3. Generate")
     with gr.Row():
         seed = gr.Number(0, label="Style seed", precision=0, minimum=0, scale=1)
@@ -349,17 +367,18 @@ def build(limits: Limits, state: gr.State) -> dict:
         mask_video = gr.Video(label="Occlusion mask video", format="mp4", visible=False, height=200)
 
     loaded = [state, frame_img, editor, compare, frame, info, history, src, last]
+    assert len(loaded) == LOADED
     private = {"api_visibility": "private"}
     light = {"concurrency_limit": None, **private}  # quick numpy work on the session's own state
     load_ex.click(h["on_load_example"], [example, model, state], loaded, **light)
-    load_up.click(h["on_load_upload"], [labels_file, inst_file, model, state], loaded, **light)
+    load_up.click(h["on_load_upload"], [labels_file, inst_file, model, state], loaded + [upload_msg], **light)
     frame.change(h["on_frame"], [frame, state], [frame_img, editor, compare], show_progress="hidden", **light)
     edited = [state, frame_img, editor, compare, history, src]
     relabel_btn.click(h["on_relabel"], [src, dst, scope, first, last, frame, state], edited, **light)
-    frame_img.select(h["on_click"], [region_to, scope, first, last, frame, state], edited, **light)
-    paint_btn.click(h["on_paint"], [editor, scope, first, last, frame, state], edited, **light)
-    undo_btn.click(h["on_undo"], [frame, state], [state, frame_img, editor, compare, history], **light)
-    reset_btn.click(h["on_reset"], [frame, state], [state, frame_img, editor, compare, history], **light)
+    frame_img.select(h["on_click"], [region_to, scope, first, last, frame, state, src], edited, **light)
+    paint_btn.click(h["on_paint"], [editor, scope, first, last, frame, state, src], edited, **light)
+    undo_btn.click(h["on_undo"], [frame, state, src], edited, **light)
+    reset_btn.click(h["on_reset"], [frame, state, src], edited, **light)
     gen_btn.click(h["on_generate"], [model, seed, extras, frame, state],
                   [preview, video, status_md, compare, flow_video, mask_video, state], concurrency_id="synthesis",
                   show_progress_on=[video],

@@ -1,5 +1,5 @@
 """Tab 2: style — every object of the street tab's label video keeps one look for the whole video (drawn from
-the model's per-class style mixtures, see :mod:`v2v.style`); a dice gives one object, or everything, a new look.
+the model's per-class style mixtures, see :mod:`v2v.style`); a re-roll gives one object, or everything, a new look.
 
 Objects are the tracks of :func:`v2v.style.track_objects` over the frames that get generated — the same tracker
 the engine's style sampler runs, so a track id here is the id a ``StyleRequest.rerolls`` entry refers to. "Stuff"
@@ -19,7 +19,7 @@ from v2v.errors import UserError
 from v2v.style import STUFF_TRACK_BASE, track_objects
 
 from . import session
-from .common import enlarge, display_scale
+from .common import MAX_SEED, check_seed, display_scale, enlarge
 from .editing import LabelVolume
 from .errors import user_facing
 from .limits import Limits
@@ -118,7 +118,7 @@ def make_handlers(limits: Limits) -> dict:
         style = dict(style or new_style_state())
         items, text = _gallery(street, style)
         style["selected"] = None
-        return style, items, text + " Select one, then roll its dice.", None
+        return style, items, text + " Select one, then re-roll or paint it.", None
 
     def on_select(style: dict | None, evt: gr.SelectData):
         style = dict(style or new_style_state())
@@ -186,11 +186,13 @@ def make_handlers(limits: Limits) -> dict:
     @user_facing
     def on_reroll_selected(street: dict | None, style: dict | None, model: str, seed, request: gr.Request,
                            progress=gr.Progress()):
+        seed_ = check_seed(seed)
+
         def change(st):
-            st["seed"] = int(seed or 0)
+            st["seed"] = seed_
             if st.get("selected") is None:
                 raise UserError("select an object in the gallery first (or roll everything)")
-            st["rerolls"][int(st["selected"])] = random.randint(0, 2**31 - 1)
+            st["rerolls"][int(st["selected"])] = random.randint(0, MAX_SEED)
             st["colors"].pop(int(st["selected"]), None)
         yield from _job(street, style, model, request, progress, change)
 
@@ -198,9 +200,10 @@ def make_handlers(limits: Limits) -> dict:
     def on_paint_selected(street: dict | None, style: dict | None, model: str, seed, color,
                           request: gr.Request, progress=gr.Progress()):
         hex_color = parse_color(color)
+        seed_ = check_seed(seed)
 
         def change(st):
-            st["seed"] = int(seed or 0)
+            st["seed"] = seed_
             if st.get("selected") is None:
                 raise UserError("select an object in the gallery first")
             st["colors"][int(st["selected"])] = hex_color
@@ -209,7 +212,7 @@ def make_handlers(limits: Limits) -> dict:
     @user_facing
     def on_reroll_all(street: dict | None, style: dict | None, model: str, request: gr.Request,
                       progress=gr.Progress()):
-        new_seed = random.randint(0, 2**31 - 1)
+        new_seed = random.randint(0, MAX_SEED)
 
         def change(st):
             st["seed"] = new_seed
@@ -221,11 +224,13 @@ def make_handlers(limits: Limits) -> dict:
     @user_facing
     def on_generate(street: dict | None, style: dict | None, model: str, seed, request: gr.Request,
                     progress=gr.Progress()):
+        seed_ = check_seed(seed)
+
         def change(st):
-            if int(seed or 0) != st.get("seed"):
+            if seed_ != st.get("seed"):
                 st["rerolls"] = {}
                 st["colors"] = {}
-            st["seed"] = int(seed or 0)
+            st["seed"] = seed_
         yield from _job(street, style, model, request, progress, change)
 
     return {k: v for k, v in locals().items() if k.startswith("on_")}
@@ -235,7 +240,7 @@ def build(limits: Limits, state: gr.State, street: dict) -> dict:
     h = make_handlers(limits)
     style_state = gr.State(new_style_state(), time_to_live=3600)
     gr.Markdown("Works on the label video of the **Street scenes** tab (load an example there first). Every object "
-                "keeps one look for the whole video; roll a dice to give the selected object — or everything — a "
+                "keeps one look for the whole video; re-roll the selected object — or everything — to give it a "
                 "new look, or paint the selected object a colour (models trained with colour style features). "
                 "Only that object changes.")
     with gr.Row():
@@ -247,11 +252,12 @@ def build(limits: Limits, state: gr.State, street: dict) -> dict:
         with gr.Column(scale=1, min_width=220):
             find_btn = gr.Button("Find objects", elem_id="style-find")
             seed = gr.Number(0, label="Seed", precision=0, minimum=0)
-            dice_one = gr.Button("🎲 Re-roll the selected object", variant="primary", elem_id="style-dice-one")
+            # words only: emoji show as empty boxes where no emoji font is installed
+            dice_one = gr.Button("Re-roll the selected object", variant="primary", elem_id="style-dice-one")
             with gr.Row():
                 color = gr.ColorPicker("#c02020", label="Colour", min_width=60, elem_id="style-color")
-                paint = gr.Button("🎨 Paint the selected object", elem_id="style-paint", min_width=120)
-            dice_all = gr.Button("🎲 Re-roll everything")
+                paint = gr.Button("Paint the selected object", elem_id="style-paint", min_width=120)
+            dice_all = gr.Button("Re-roll everything", elem_id="style-dice-all")
             variety = gr.Slider(0.0, 3.0, value=1.0, step=0.25, label="Variety",
                                 info="0: each class's typical look; 1: as varied as the training videos",
                                 elem_id="style-variety")

@@ -325,18 +325,89 @@ def test_tracks_command_lists_objects(tmp_path, capsys):
     for t, (lab, inst) in enumerate(zip(labels, insts)):
         cv2.imwrite(str(tmp_path / "clip" / "labels" / f"{t:06d}.png"), lab.astype(np.uint8))
         cv2.imwrite(str(tmp_path / "clip" / "instances" / f"{t:06d}.png"), inst.astype(np.uint16))
-    assert main(["style", "tracks", "--input", str(tmp_path / "clip"), "--json"]) == 0
+    assert main(["style", "tracks", "--input", str(tmp_path / "clip"), "--size", "128x64", "--json"]) == 0
     objects = json.loads(capsys.readouterr().out)
     cars = [o for o in objects if o["class"] == "car"]
     assert len(cars) == 2 and {o["first_frame"] for o in cars} == {0} and {o["last_frame"] for o in cars} == {4}
     assert set(objects[0]) == {"id", "class", "first_frame", "last_frame", "pixels"}
     assert {"road", "sky", "building"} <= {o["class"] for o in objects}
     # a plain labels folder with its instances works too, and a missing input is a one-line error
-    assert main(["style", "tracks", "--input", str(tmp_path / "clip" / "labels"),
+    assert main(["style", "tracks", "--input", str(tmp_path / "clip" / "labels"), "--size", "128x64",
                  "--instances", str(tmp_path / "clip" / "instances")]) == 0
     assert capsys.readouterr().out.count(" car ") == 2
-    assert main(["style", "tracks", "--input", str(tmp_path / "nope")]) == 2
+    assert main(["style", "tracks", "--input", str(tmp_path / "nope"), "--size", "128x64"]) == 2
     assert "error:" in capsys.readouterr().err
+    # ids depend on the size synthesis runs at, so the command asks for the model (or the size)
+    assert main(["style", "tracks", "--input", str(tmp_path / "clip")]) == 2
+    assert "give --checkpoint MODEL" in capsys.readouterr().err
+
+
+def _full_size_clip(folder: Path, frames: int = 3) -> Path:
+    """A 2048x1024 label video whose first object is a 2x2 px car (gone at 256x128), then a big car driving."""
+    (folder / "labels").mkdir(parents=True)
+    (folder / "instances").mkdir()
+    for t in range(frames):
+        lab = np.full((1024, 2048), SKY, np.uint8)
+        lab[300:560] = BUILDING
+        lab[560:] = ROAD
+        inst = np.zeros((1024, 2048), np.uint16)
+        lab[601:603, 1201:1203], inst[601:603, 1201:1203] = CAR, 1  # far away: 2x2 px, between 8-px samples
+        lab[640:900, 300 + 40 * t:900 + 40 * t], inst[640:900, 300 + 40 * t:900 + 40 * t] = CAR, 2
+        cv2.imwrite(str(folder / "labels" / f"{t:06d}.png"), lab)
+        cv2.imwrite(str(folder / "instances" / f"{t:06d}.png"), inst)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def styled_model(tmp_path_factory) -> Path:
+    """A tiny street model trained (randomly) at 256x128, with style mixtures."""
+    cfg, nets = tiny_model()
+    folder = tmp_path_factory.mktemp("styled") / "m"
+    export_model(folder, cfg, nets, meta={"size": [256, 128]},
+                 extra_tensors=contrast_bank(cfg.encoder.feat_nc).to_tensors())
+    return folder
+
+
+def _synthesis_tracks(monkeypatch, model: Path, clip, out: Path, *extra) -> list[dict]:
+    """The tracks the style sampler of ``v2v synthesize`` followed (it is what --reroll ids refer to)."""
+    seen = []
+    features = StyleSampler.features
+
+    def spy(self, *args, **kwargs):
+        seen.append(self)
+        return features(self, *args, **kwargs)
+
+    monkeypatch.setattr(StyleSampler, "features", spy)
+    assert main(["synthesize", "--checkpoint", str(model), "--input", str(clip), "--output", str(out),
+                 "--style-seed", "3", "--precision", "fp32", *extra]) == 0
+    return [{k: o[k] for k in ("id", "class", "first_frame", "last_frame", "pixels")}
+            for o in seen[-1].tracker.objects()]
+
+
+def _tracks_command(capsys, *args) -> list[dict]:
+    capsys.readouterr()
+    assert main(["style", "tracks", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_tracks_command_ids_are_the_synthesis_ids_on_a_full_size_input(tmp_path, styled_model, monkeypatch,
+                                                                      capsys):
+    """A 2048x1024 input synthesized by a 256x128 model: `style tracks --checkpoint` tracks at the model's size, so
+    its ids are the ones `synthesize --reroll` uses (tracking at the full size numbers the big car 2, not 1)."""
+    clip = _full_size_clip(tmp_path / "clip")
+    synth = _synthesis_tracks(monkeypatch, styled_model, clip, tmp_path / "out.mp4")
+    listed = _tracks_command(capsys, "--checkpoint", str(styled_model), "--input", str(clip))
+    assert listed == synth
+    assert [(o["id"], o["first_frame"], o["last_frame"]) for o in listed if o["class"] == "car"] == [(1, 0, 2)]
+    full = _tracks_command(capsys, "--size", "2048x1024", "--input", str(clip))  # what the command used to do
+    big = max((o for o in full if o["class"] == "car"), key=lambda o: o["pixels"])
+    assert big["id"] != 1  # the case the ids used to differ in
+    # --frames and --relabel as given to synthesize give synthesis's tracks too
+    synth = _synthesis_tracks(monkeypatch, styled_model, clip, tmp_path / "out2.mp4", "--frames", "1:3",
+                              "--relabel", "building=vegetation")
+    listed = _tracks_command(capsys, "--checkpoint", str(styled_model), "--input", str(clip), "--frames", "1:3",
+                             "--relabel", "building=vegetation")
+    assert listed == synth and "vegetation" in {o["class"] for o in listed}
 
 
 def test_fit_command(tmp_path, capsys):
@@ -354,8 +425,19 @@ def test_fit_command(tmp_path, capsys):
 def test_tracks_on_the_cityscapes_sample(shared_data, capsys):
     """vid2vid's sample sequence (2048x1024, 8-bit instance ids renumbered every frame): the two big cars that stay
     in view are each one track over all 30 frames."""
-    assert main(["style", "tracks", "--input", str(shared_data / "cityscapes_vid2vid"), "--json"]) == 0
+    assert main(["style", "tracks", "--input", str(shared_data / "cityscapes_vid2vid"), "--size", "256x128",
+                 "--json"]) == 0
     objects = json.loads(capsys.readouterr().out)
     cars = sorted((o for o in objects if o["class"] == "car"), key=lambda o: -o["pixels"])
     assert [(o["first_frame"], o["last_frame"]) for o in cars[:2]] == [(0, 29), (0, 29)]
     assert {"road", "building", "sky"} <= {o["class"] for o in objects if o["id"] >= STUFF_TRACK_BASE}
+
+
+@pytest.mark.realdata
+def test_tracks_command_ids_are_the_synthesis_ids_on_the_cityscapes_sample(shared_data, tmp_path, styled_model,
+                                                                           monkeypatch, capsys):
+    """The first frames of vid2vid's 2048x1024 sample: `style tracks --checkpoint` lists what synthesis tracks."""
+    clip = shared_data / "cityscapes_vid2vid"
+    synth = _synthesis_tracks(monkeypatch, styled_model, clip, tmp_path / "out.mp4", "--frames", "0:4")
+    listed = _tracks_command(capsys, "--checkpoint", str(styled_model), "--input", str(clip), "--frames", "0:4")
+    assert listed == synth and sum(o["class"] == "car" for o in listed) >= 2

@@ -1,6 +1,7 @@
 """The named API endpoints through gradio_client, against the app running in this process."""
 from __future__ import annotations
 
+import re
 import zipfile
 
 import cv2
@@ -82,10 +83,11 @@ def test_reroll_style_lists_objects_and_rerolls_one(client):
 
 
 def test_transfer_motion_procedural(client, app_models):
-    video, sbs, report = client.predict(None, app_models["pose"], True, api_name="/transfer_motion")
+    video, sbs, report = client.predict(procedural=True, api_name="/transfer_motion")  # the default model
     _check_mp4(video, TEST_MAX_FRAMES, (256, 256))
     _check_mp4(sbs, TEST_MAX_FRAMES, (512, 256))  # pose | result
     assert report["detected"] == TEST_MAX_FRAMES
+    assert report["pose_seconds"] >= 0 and report["seconds"] > 0  # the pose step's time is reported too
 
 
 @pytest.mark.realdata
@@ -179,3 +181,80 @@ def test_bad_label_uploads_give_clear_errors_and_the_server_keeps_serving(client
         client.predict("street_scene_1", None, None, "", 0, "no_such_model", api_name="/synthesize_street")
     video, _ = client.predict("street_scene_1", None, None, "", 0, "", api_name="/synthesize_street")
     _check_mp4(video, TEST_MAX_FRAMES)
+
+
+# ------------------------------------------------------------------------------------------------ input checks
+def _api_dirs() -> set:
+    from app import session
+
+    return {p.name for p in session.root().iterdir() if p.name.startswith("api-")}
+
+
+@pytest.mark.parametrize("seed,shown", [(1e30, "1e+30"), (-1, "-1"), (2**31, "2147483648")])
+def test_out_of_range_seeds_are_refused_before_any_work(client, seed, shown):
+    """A seed the report cannot hold used to run the whole job, then fail with gradio's generic error."""
+    before = _api_dirs()
+    with pytest.raises(AppError, match=rf"seed {re.escape(shown)} is not allowed: give a whole number from 0 to "
+                                       "2147483647"):
+        client.predict("street_scene_1", None, None, "", seed, "", api_name="/synthesize_street")
+    assert _api_dirs() == before  # refused before a working folder was even made
+    with pytest.raises(AppError, match="reroll '3:99999999999': the seed 99999999999 is not allowed"):
+        client.predict("street_scene_1", None, None, "", 0, "3:99999999999", "", api_name="/reroll_style")
+    assert _api_dirs() == before
+
+
+def _call_over_http(app_url: str, api_name: str, data: list | str) -> str:
+    """A call through gradio's plain HTTP API (what curl or a non-Python client sends): the event stream's text.
+    (gradio_client would upload a FileData dict's path from the client's disk instead.) ``data`` as a string is
+    sent as it is (JSON that Python's encoder would refuse, such as Infinity)."""
+    import json
+
+    import httpx
+
+    body = '{"data": %s}' % (data if isinstance(data, str) else json.dumps(data))
+    with httpx.Client(timeout=120) as http:
+        r = http.post(f"{app_url}gradio_api/call/{api_name}", content=body,
+                      headers={"Content-Type": "application/json"})
+        r.raise_for_status()
+        return http.get(f"{app_url}gradio_api/call/{api_name}/{r.json()['event_id']}").text
+
+
+def test_a_path_that_was_never_uploaded_is_refused_clearly(app_url, capfd):
+    """A FileData path on the server that no one uploaded: gradio refuses it before the handler runs; the caller
+    gets a message that says what to do (not `error: null`), and the server log no traceback."""
+    capfd.readouterr()
+    fake = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}
+    stream = _call_over_http(app_url, "extract_pose", [fake, ""])
+    assert "event: error" in stream and "the file passwd was not uploaded to this server" in stream, stream
+    assert "handle_file(path)" in stream and "root:" not in stream
+    stream = _call_over_http(app_url, "synthesize_street", ["", fake, None, "", 0, ""])
+    assert "passwd was not uploaded" in stream, stream
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_values_a_component_cannot_take_are_refused_clearly(app_url, capfd):
+    """JSON from other clients can carry Infinity (gradio_client refuses to send it): gradio's Number cannot round
+    it, before the handler runs; the caller gets a message naming the input, and the log no traceback."""
+    capfd.readouterr()
+    stream = _call_over_http(app_url, "synthesize_street", '["street_scene_1", null, null, "", Infinity, ""]')
+    assert "event: error" in stream and "the value given for 'seed' cannot be used" in stream, stream
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_relabel_format_errors_arrive_readable(client):
+    """Messages are plain text: API clients must not get HTML entities ("vegetation-&gt;building")."""
+    with pytest.raises(AppError) as err:
+        client.predict("street_scene_1", None, None, "vegetation building", 0, "", api_name="/synthesize_street")
+    assert "relabel 'vegetation building' must look like 'vegetation->building'" in str(err.value)
+    assert "&gt;" not in str(err.value)
+
+
+def test_every_api_input_has_a_default(client, bad_files):
+    """Empty means "the default" (the first model of its kind, the first example...), so inputs can be left out."""
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for name in ("/synthesize_street", "/reroll_style", "/extract_pose", "/transfer_motion"):
+        missing = [p["parameter_name"] for p in endpoints[name]["parameters"] if not p["parameter_has_default"]]
+        assert not missing, f"{name}: {missing} have no default"
+    # the clip alone: the call reaches the handler (which finds nobody in this clip)
+    with pytest.raises(AppError, match="no person"):
+        client.predict(handle_file(str(bad_files["nobody"])), api_name="/extract_pose")

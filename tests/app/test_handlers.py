@@ -1,6 +1,7 @@
 """Street tab handlers called directly (no server): load, scrub, relabel, click, undo; Stop; limits messages."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -96,3 +97,59 @@ def test_a_failing_job_leaves_no_video(app_models, tmp_path):
     with pytest.raises(ValueError, match="exploded"):
         list(jobs.synthesize(Broken(), None, tmp_path, "x", 10.0, 5))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_upload_keeps_the_loaded_scene(handlers, app_models, tmp_path):
+    """A bad upload must not replace the scene with Error badges: every loaded output is left as it is (gradio
+    skips), and the message appears under the upload button (and as a warning toast)."""
+    h = handlers
+    state = h["on_load_example"]("street_scene_1", app_models["street"], new_state())[0]
+    vol, folder = state["volume"], state["dir"]
+    bad = tmp_path / "labels.zip"
+    bad.write_text("this is not a zip\n" * 50)
+    with pytest.warns(UserWarning, match="Upload not loaded: the label zip labels.zip is not a readable zip"):
+        out = h["on_load_upload"](str(bad), None, app_models["street"], state)
+    *loaded, message = out
+    assert len(loaded) == 9 and all(v == gr.skip() for v in loaded)  # the scene, slider, info ... stay
+    assert "not a readable zip" in message and "unchanged" in message
+    assert state["volume"] is vol and Path(folder).is_dir()
+    out = h["on_load_upload"](str(ROOT / "assets" / "examples" / "street_scene_2" / "labels_color.mp4"), None,
+                              app_models["street"], state)
+    assert out[0]["volume"].name == "labels_color" and out[-1] == ""  # a good upload clears the message
+    session.remove_dir(out[0]["dir"])
+
+
+def test_change_class_keeps_a_class_selected_after_edits(handlers, app_models):
+    """After "vegetation -> building" the "Change class" dropdown must not go blank: gradio sends only what the
+    returned component sets (its constructor_args), so the update names a value that is among its choices."""
+    h = handlers
+    state = h["on_load_example"]("street_scene_1", app_models["street"], new_state())[0]
+    update = h["on_relabel"]("vegetation", "building", "all frames", 0, 0, 0, state)[-1].constructor_args
+    assert "vegetation" not in update["choices"] and update.get("value") in update["choices"]
+    update = h["on_relabel"]("sky", "vegetation", "this frame", 0, 0, 0, state)[-1].constructor_args
+    assert update.get("value") == "sky"  # still in the other frames: the selection stays
+    update = h["on_undo"](0, state, "sky")[-1].constructor_args
+    assert update.get("value") == "sky" and "building" in update["choices"]
+    session.remove_dir(state["dir"])
+
+
+def test_procedural_dance_side_by_side_title_and_total_time(app_models):
+    """The procedural dance has no driving clip: its side-by-side is titled "pose | result". When Generate extracts
+    the pose first, the Done line counts that time too."""
+    from app import motion_tab
+    from app.examples import PROCEDURAL_DANCE
+
+    h = motion_tab.make_handlers(Limits(max_frames=3))
+    outs = list(h["on_generate"](PROCEDURAL_DANCE, None, app_models["pose"], None, None, progress=None))
+    state, _, _, video, sbs, text = outs[-1]
+    assert open_video(video).num_frames == 3
+    assert sbs.constructor_args["label"] == "Side by side: pose | result"
+    assert open_video(sbs.constructor_args["value"]).size == (512, 256)  # two panels
+    m = re.search(r"Done: 3 frames in ([\d.]+) s .*Pose extraction took ([\d.]+) s before it: ([\d.]+) s in all",
+                  text)
+    assert m, text
+    assert abs(float(m[1]) + float(m[2]) - float(m[3])) <= 0.11
+    assert motion_tab.side_by_side_label(True) == "Side by side: driving | pose | result"
+    outs = list(h["on_generate"](PROCEDURAL_DANCE, None, app_models["pose"], state, None, progress=None))
+    assert "Pose extraction" not in outs[-1][-1]  # extracted before: nothing to add
+    session.remove_dir(state["dir"])

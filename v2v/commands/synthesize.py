@@ -26,13 +26,15 @@ def register(sub) -> None:
                    help="replace a class everywhere, by name or id (e.g. vegetation=building); repeatable")
     p.add_argument("--style-seed", type=int, default=None, help="seed of the per-object style draws")
     p.add_argument("--reroll", type=int, action="append", default=[], metavar="TRACK_ID",
-                   help="draw this object's style anew, keeping every other object's (ids: `v2v style tracks`)")
+                   help="draw this object's style anew, keeping every other object's "
+                        "(ids: `v2v style tracks --checkpoint MODEL`)")
     p.add_argument("--reroll-seed", type=int, action="append", default=[], metavar="M",
                    help="seed of each --reroll (in order; default 1)")
     p.add_argument("--style-spread", type=float, default=1.0, metavar="S",
                    help="how far style draws go from each class's mean: 1 as fitted (default), 2 twice as far")
     p.add_argument("--color", action="append", default=[], metavar="TRACK_ID=#RRGGBB",
-                   help="paint this object a colour (models trained with loss.style_color; ids: `v2v style tracks`)")
+                   help="paint this object a colour (models trained with loss.style_color; "
+                        "ids: `v2v style tracks --checkpoint MODEL`)")
     p.add_argument("--style-from", metavar="IMAGE", help="use the per-class style of this real photo (RGB)")
     p.add_argument("--style-from-labels", metavar="LABELS_PNG",
                    help="label ids of the --style-from photo (default: the first input frame's labels)")
