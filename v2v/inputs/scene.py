@@ -7,13 +7,22 @@ Coordinates
 -----------
 * **Road coordinates** (metres): ``x`` lateral (right is positive; the centre line between the two driving
   directions is ``x = 0``; traffic drives on the right), ``y`` up from the ground, ``s`` distance along the road.
-* **Camera**: a pinhole at height ``camera_height`` looking down the road; it moves forward along ``s`` with the
-  traffic in its lane. The road bends with a constant curvature; the camera follows the bend, so in camera space a
-  point at depth ``d`` is shifted sideways by ``bend(d)`` (a parabola near the camera that continues as a straight
-  line, i.e. the road turns and then runs straight on).
+* **Camera**: a pinhole at height ``camera_height`` (1.15-1.3 m, about Cityscapes' 1.2 m) looking down the road; it
+  moves forward along ``s`` with the traffic in its lane. The road bends with a constant curvature; the camera
+  follows the bend, so in camera space a point at depth ``d`` is shifted sideways by ``bend(d)`` (a parabola near
+  the camera that continues as a straight line, i.e. the road turns and then runs straight on).
 * **Screen**: ``u = cx + f x / d``, ``v = cy - f y / d`` with ``f = 1.1 W`` (about Cityscapes' field of view) and the
-  horizon at ``cy = 0.45 H``. Sizes and positions are defined in metres and angles, so one seed renders the same
-  scene at any resolution.
+  horizon at ``cy = 0.43 H`` (Cityscapes' camera looks slightly down). Sizes and positions are defined in metres and
+  angles, so one seed renders the same scene at any resolution.
+
+Layout
+------
+The street's proportions follow the Cityscapes label maps the street model is trained on (measured with
+:mod:`v2v.label_stats`): tall facades (14-34 m; 10-24 m on green sides) that leave the sky a wedge above the
+street, a far skyline that closes the street's end, big street trees, grass strips beside the road or the sidewalk,
+fences, low walls and hedges in front of buildings and in their gaps, lamps, signs and traffic lights at the curb,
+few pedestrians, and traffic that is mostly ahead of the camera (its own lane's cars 30 m ahead or more, the other
+lanes of its direction 20 m, oncoming cars at long gaps, rarely a truck) besides parked cars.
 
 Everything solid is a convex piece given by 8 vertices (boxes, prisms, flat polygons padded by repetition). A piece
 is clipped against the near plane, projected, and filled as the convex hull of its projection; pieces are painted
@@ -39,7 +48,7 @@ from ..errors import UserError
 from ..labels import CITYSCAPES, colorize
 
 # Cityscapes labelIds used here (see v2v/labels.py).
-GROUND, ROAD, SIDEWALK, BUILDING, POLE = 6, 7, 8, 11, 17
+GROUND, ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE = 6, 7, 8, 11, 12, 13, 17
 TRAFFIC_LIGHT, TRAFFIC_SIGN, VEGETATION, TERRAIN, SKY = 19, 20, 21, 22, 23
 PERSON, CAR, TRUCK = 24, 26, 27
 
@@ -51,6 +60,8 @@ INSTANCE_BLOCK = 4096  # instance ids per object stream; 16 streams fit 16 bits
 CULL_MARGIN = 60.0  # metres; longer than any object
 LANE = 3.3
 PARKING = 2.4
+FOCAL = 1.1  # focal length in image widths (Cityscapes: 2262 px at 2048)
+HORIZON = 0.43  # horizon row in image heights (Cityscapes' camera looks slightly down)
 
 # Layers are painted in this order; within the object layer pieces go far to near.
 LAYER_GROUND, LAYER_MARKINGS, LAYER_BUILDINGS, LAYER_OBJECTS = 0, 1, 2, 3
@@ -152,10 +163,16 @@ class Side:
     sidewalk: float
     verge: float  # terrain strip between sidewalk and buildings (0: none)
     green: bool  # fewer buildings, more trees
+    strip: float = 0.0  # grass strip between the road and the sidewalk, where the trees stand (0: none)
+
+    @property
+    def walk(self) -> float:
+        """|x| of the sidewalk's inner edge."""
+        return self.curb + self.strip
 
     @property
     def building_line(self) -> float:
-        return self.curb + self.sidewalk + self.verge
+        return self.curb + self.strip + self.sidewalk + self.verge
 
 
 @dataclass
@@ -195,21 +212,22 @@ def build_world(seed: int, frames: int, fps: float = 17.0, markings: bool = Fals
 
     rng = stream(0)
     lanes_fwd, lanes_back = int(rng.integers(1, 3)), int(rng.integers(1, 3))
-    park_right, park_left = bool(rng.random() < 0.6), bool(rng.random() < 0.45)
+    park_right, park_left = bool(rng.random() < 0.45), bool(rng.random() < 0.4)
     curb_r = lanes_fwd * LANE + (PARKING if park_right else 0.0)
     curb_l = lanes_back * LANE + (PARKING if park_left else 0.0)
     sides = []
     for sign, curb in ((-1, curb_l), (1, curb_r)):
-        green = bool(rng.random() < 0.35)
-        verge = float(rng.uniform(1.5, 5.0)) if (green or rng.random() < 0.25) else 0.0
-        sides.append(Side(sign, curb, float(rng.uniform(2.5, 4.5)), verge, green))
+        green = bool(rng.random() < 0.25)
+        verge = float(rng.uniform(2.0, 7.0)) if (green or rng.random() < 0.4) else 0.0
+        strip = float(rng.uniform(1.0, 2.5)) if rng.random() < 0.5 else 0.0
+        sides.append(Side(sign, curb, float(rng.uniform(2.5, 5.0)), verge, green, strip))
     cam_lane = int(rng.integers(lanes_fwd))
     speed = float(rng.uniform(7.0, 12.0))
     curvature = 0.0 if rng.random() < 0.35 else float(rng.choice([-1, 1]) * rng.uniform(4e-4, 1.6e-3))
     lane_speeds = [speed + (float(rng.uniform(0.8, 2.5)) if lane == cam_lane else float(rng.uniform(-2.5, 3.0)))
                    for lane in range(lanes_fwd)] + [-float(rng.uniform(8.0, 14.0)) for _ in range(lanes_back)]
     world = World(seed=seed, frames=frames, fps=fps, camera_speed=speed, camera_lane_x=(cam_lane + 0.5) * LANE,
-                  camera_height=float(rng.uniform(1.25, 1.45)), curvature=curvature, sides=(sides[0], sides[1]),
+                  camera_height=float(rng.uniform(1.15, 1.3)), curvature=curvature, sides=(sides[0], sides[1]),
                   pieces=None, skyline=[], skyline_blobs=[])  # type: ignore[arg-type]
 
     duration = frames / fps
@@ -230,8 +248,11 @@ def build_world(seed: int, frames: int, fps: float = 17.0, markings: bool = Fals
     for lane, v in enumerate(lane_speeds):
         out.instance_block(4 + lane)
         x = (lane + 0.5) * LANE if lane < lanes_fwd else -(lane - lanes_fwd + 0.5) * LANE
-        start = 14.0 if lane == cam_lane else None
-        counts["cars"] += _traffic(out, stream(20 + 2 * lane), stream(21 + 2 * lane), x, v, speed, duration, start)
+        # lanes of the camera's direction start ahead of it (its own lane further); oncoming cars come at gaps
+        start = (30.0 if lane == cam_lane else 20.0) if lane < lanes_fwd else None
+        gap = (15.0, 90.0) if lane < lanes_fwd else (30.0, 150.0)
+        counts["cars"] += _traffic(out, stream(20 + 2 * lane), stream(21 + 2 * lane), x, v, speed, duration, start,
+                                   gap)
     if markings:
         _markings(out, lanes_fwd, lanes_back, s_lo, s_hi)
     world.pieces = out.finish()
@@ -241,26 +262,47 @@ def build_world(seed: int, frames: int, fps: float = 17.0, markings: bool = Fals
 
 
 def _buildings(out: _PieceList, rng, side: Side, s_lo: float, s_hi: float) -> int:
+    """Buildings along the building line, some behind a front garden with a fence, wall or hedge; in the gaps
+    between them a hedge, bushes or a fence."""
     n, s = 0, s_lo
     gap_p = 0.45 if side.green else 0.12
+    line = side.building_line
     while s < s_hi:
         if rng.random() < gap_p:
             length = float(rng.uniform(4.0, 16.0))
-            if rng.random() < 0.5:  # a hedge or bushes in the gap
-                x0 = side.building_line + float(rng.uniform(0.0, 2.0))
+            kind = rng.random()
+            if kind < 0.35:  # a hedge or bushes in the gap
+                x0 = line + float(rng.uniform(0.0, 2.0))
                 g = out.new_group()
                 out.add(_side_box(side, x0, x0 + 2.0, 0.0, float(rng.uniform(1.2, 3.5)), s, s + length),
                         VEGETATION, LAYER_BUILDINGS, g)
+            elif kind < 0.6:
+                _boundary(out, rng, side, line, s, s + length, FENCE)
         else:
             length = float(rng.uniform(8.0, 35.0))
-            x0 = side.building_line + (float(rng.uniform(0.0, 1.5)) if rng.random() < 0.5 else 0.0)
-            height = float(rng.uniform(6.0, 16.0) if side.green else rng.uniform(8.0, 28.0))
+            garden = rng.random() < 0.35
+            x0 = line + (float(rng.uniform(1.5, 4.0)) if garden else
+                         float(rng.uniform(0.0, 1.5)) if rng.random() < 0.5 else 0.0)
+            height = float(rng.uniform(10.0, 24.0) if side.green else rng.uniform(14.0, 34.0))
             g = out.new_group()
             out.add(_side_box(side, x0, x0 + float(rng.uniform(10.0, 20.0)), 0.0, height, s, s + length),
                     BUILDING, LAYER_BUILDINGS, g)
+            if garden:
+                kind = rng.random()
+                _boundary(out, rng, side, line, s, s + length, FENCE if kind < 0.55 else WALL if kind < 0.75
+                          else VEGETATION, g)
             n += 1
         s += length
     return n
+
+
+def _boundary(out: _PieceList, rng, side: Side, x: float, s0: float, s1: float, label: int,
+              group: int | None = None) -> None:
+    """A fence, low wall or hedge along ``|x| = x`` (in front of the building of ``group``, painted after it)."""
+    thick = 0.8 if label == VEGETATION else 0.2
+    h = float(rng.uniform(1.0, 2.0))
+    out.add(_side_box(side, x, x + thick, 0.0, h, s0, s1), label, LAYER_BUILDINGS,
+            out.new_group() if group is None else group)
 
 
 def _side_box(side: Side, x0: float, x1: float, y0: float, y1: float, s0: float, s1: float) -> np.ndarray:
@@ -271,9 +313,9 @@ def _side_box(side: Side, x0: float, x1: float, y0: float, y1: float, s0: float,
 
 def _tree(out: _PieceList, rng, x: float, s: float) -> None:
     g = out.new_group()
-    trunk_h = float(rng.uniform(2.0, 3.2))
+    trunk_h = float(rng.uniform(2.5, 4.5))
     out.add(box(x - 0.15, x + 0.15, 0.0, trunk_h + 0.5, s - 0.15, s + 0.15), VEGETATION, LAYER_OBJECTS, g)
-    radius = float(rng.uniform(1.4, 2.8))
+    radius = float(rng.uniform(1.8, 3.5))
     for _ in range(int(rng.integers(3, 6))):  # a crown made of a few overlapping blobs
         r = radius * float(rng.uniform(0.55, 0.9))
         cx = x + float(rng.uniform(-0.6, 0.6)) * radius
@@ -285,7 +327,12 @@ def _trees(out: _PieceList, rng, side: Side, s_lo: float, s_hi: float) -> int:
     if not side.green and rng.random() < 0.4:
         return 0
     spacing = (7.0, 14.0) if side.green else (10.0, 30.0)
-    offset = side.curb + side.sidewalk + side.verge / 2 if side.verge else side.curb + side.sidewalk * 0.75
+    if side.strip:
+        offset = side.curb + side.strip / 2
+    elif side.verge:
+        offset = side.walk + side.sidewalk + side.verge / 2
+    else:
+        offset = side.walk + side.sidewalk * 0.75
     n, s = 0, s_lo + float(rng.uniform(0, spacing[1]))
     while s < s_hi:
         if rng.random() < 0.85:
@@ -295,30 +342,44 @@ def _trees(out: _PieceList, rng, side: Side, s_lo: float, s_hi: float) -> int:
     return n
 
 
+def _sign(out: _PieceList, rng, x: float, s: float, h: float, g: int) -> None:
+    """A traffic sign (round, square or a wider direction sign) whose top is at height ``h``, facing the camera."""
+    kind = rng.random()
+    if kind < 0.2:
+        w, t = float(rng.uniform(0.5, 0.9)), float(rng.uniform(0.4, 0.7))
+        shape = np.array([(x - w, h - t), (x + w, h - t), (x + w, h), (x - w, h)])
+    else:
+        r = float(rng.uniform(0.3, 0.5))
+        shape = octagon(x, h - r, r) if kind < 0.6 else np.array(
+            [(x - r, h - 2 * r), (x + r, h - 2 * r), (x + r, h), (x - r, h)])
+    out.add(flat(shape, s - 0.06), TRAFFIC_SIGN, LAYER_OBJECTS, g)
+
+
 def _poles(out: _PieceList, rng, side: Side, s_lo: float, s_hi: float) -> int:
     n, s = 0, s_lo + float(rng.uniform(0, 30))
     x = side.sign * (side.curb + 0.45)
     while s < s_hi:
         g = out.new_group()
         kind = rng.random()
-        if kind < 0.55:  # street lamp with an arm over the road
+        if kind < 0.5:  # street lamp with an arm over the road, now and then with a sign
             h = float(rng.uniform(7.0, 9.0))
             out.add(box(x - 0.1, x + 0.1, 0.0, h, s - 0.1, s + 0.1), POLE, LAYER_OBJECTS, g)
             a, b = sorted((x, x - side.sign * 1.8))
             out.add(box(a, b, h - 0.15, h, s - 0.07, s + 0.07), POLE, LAYER_OBJECTS, g)
-        elif kind < 0.85:  # traffic sign
-            h = float(rng.uniform(2.6, 3.2))
+            if rng.random() < 0.35:
+                _sign(out, rng, x, s, float(rng.uniform(2.8, 3.4)), g)
+        elif kind < 0.85:  # traffic sign, one or two on a post
+            h = float(rng.uniform(2.6, 3.4))
             out.add(box(x - 0.05, x + 0.05, 0.0, h, s - 0.05, s + 0.05), POLE, LAYER_OBJECTS, g)
-            r = float(rng.uniform(0.3, 0.4))
-            shape = octagon(x, h - r, r) if rng.random() < 0.5 else np.array(
-                [(x - r, h - 2 * r), (x + r, h - 2 * r), (x + r, h), (x - r, h)])
-            out.add(flat(shape, s - 0.06), TRAFFIC_SIGN, LAYER_OBJECTS, g)
+            _sign(out, rng, x, s, h, g)
+            if rng.random() < 0.3:
+                _sign(out, rng, x, s, h - 1.1, g)
         else:  # traffic light
             h = float(rng.uniform(3.5, 4.5))
             out.add(box(x - 0.07, x + 0.07, 0.0, h, s - 0.07, s + 0.07), POLE, LAYER_OBJECTS, g)
-            out.add(box(x - 0.18, x + 0.18, h - 0.1, h + 0.9, s - 0.2, s + 0.1), TRAFFIC_LIGHT, LAYER_OBJECTS, g)
+            out.add(box(x - 0.2, x + 0.2, h - 0.1, h + 1.0, s - 0.2, s + 0.1), TRAFFIC_LIGHT, LAYER_OBJECTS, g)
         n += 1
-        s += float(rng.uniform(18.0, 45.0))
+        s += float(rng.uniform(15.0, 40.0))
     return n
 
 
@@ -342,10 +403,10 @@ def _person(out: _PieceList, rng, x: float, s: float, speed: float) -> None:
 
 
 def _people(out: _PieceList, rng, side: Side, s_lo: float, s_hi: float) -> int:
-    density = float(rng.uniform(0.002, 0.03))  # people per metre of sidewalk
+    density = float(rng.uniform(0.001, 0.007))  # people per metre of sidewalk
     n, s = 0, s_lo + float(rng.exponential(1 / density))
     while s < s_hi:
-        x = side.sign * (side.curb + float(rng.uniform(0.5, side.sidewalk - 0.3)))
+        x = side.sign * (side.walk + float(rng.uniform(0.5, side.sidewalk - 0.3)))
         speed = 0.0 if rng.random() < 0.3 else float(rng.choice([-1, 1]) * rng.uniform(0.9, 1.6))
         _person(out, rng, x, s, speed)
         n += 1
@@ -358,7 +419,7 @@ def _car(out: _PieceList, rng, x: float, s0: float, speed: float, forward: bool,
     returns its length."""
     g, inst = out.new_group(), out.new_instance()
     common = dict(layer=LAYER_OBJECTS, group=g, instance=inst, speed=speed)
-    if rng.random() < 0.05:  # truck: cab and cargo box
+    if rng.random() < 0.01:  # truck: cab and cargo box
         length, w = float(rng.uniform(6.5, 9.0)), 1.25
         s0 = s0 - length if ends_at else s0
         cab = (s0 + length - 2.0, s0 + length) if forward else (s0, s0 + 2.0)
@@ -387,7 +448,7 @@ def _car(out: _PieceList, rng, x: float, s0: float, speed: float, forward: bool,
 
 def _parked_cars(out: _PieceList, rng, x: float, s_lo: float, s_hi: float) -> int:
     n, s = 0, s_lo + float(rng.uniform(0, 5))
-    occupancy = float(rng.uniform(0.2, 0.7))
+    occupancy = float(rng.uniform(0.1, 0.5))
     while s < s_hi:
         if rng.random() < occupancy:
             s += _car(out, rng, x + float(rng.uniform(-0.15, 0.15)), s, 0.0, x > 0)
@@ -399,10 +460,10 @@ def _parked_cars(out: _PieceList, rng, x: float, s_lo: float, s_hi: float) -> in
 
 
 def _traffic(out: _PieceList, rng_ahead, rng_behind, x: float, speed: float, cam_speed: float, duration: float,
-             start: float | None) -> int:
-    """Cars in one lane, all at ``speed`` so they never collide, laid out at time 0 from ``start`` (default 0)
-    forwards (``rng_ahead``) and backwards (``rng_behind``). With ``start`` (the camera's own lane, whose cars are
-    faster than the camera) no car is closer than it."""
+             start: float | None, gap: tuple[float, float] = (15.0, 90.0)) -> int:
+    """Cars in one lane, all at ``speed`` so they never collide, ``gap`` metres apart, laid out at time 0 from
+    ``start`` (default 0) forwards (``rng_ahead``) and backwards (``rng_behind``). With ``start`` (the lanes of the
+    camera's direction) no car is closer than it at time 0 and none is behind the camera."""
     # rear positions at time 0 such that the car is in the camera's view at some time
     ends = [-30.0 - speed * t + cam_speed * t for t in (0.0, duration)] + \
            [VIEW_DISTANCE - speed * t + cam_speed * t for t in (0.0, duration)]
@@ -410,12 +471,12 @@ def _traffic(out: _PieceList, rng_ahead, rng_behind, x: float, speed: float, cam
     anchor = 0.0 if start is None else start
     n, s = 0, anchor + float(rng_ahead.uniform(0, 20))
     while s < hi:
-        s += _car(out, rng_ahead, x, s, speed, speed > 0) + float(rng_ahead.uniform(15.0, 90.0))
+        s += _car(out, rng_ahead, x, s, speed, speed > 0) + float(rng_ahead.uniform(*gap))
         n += 1
     if start is None:
-        s = anchor - float(rng_behind.uniform(15.0, 90.0))
+        s = anchor - float(rng_behind.uniform(*gap))
         while s > lo:
-            s -= _car(out, rng_behind, x, s, speed, speed > 0, ends_at=True) + float(rng_behind.uniform(15.0, 90.0))
+            s -= _car(out, rng_behind, x, s, speed, speed > 0, ends_at=True) + float(rng_behind.uniform(*gap))
             n += 1
     return n
 
@@ -434,10 +495,10 @@ def _skyline(rng) -> tuple[list, list]:
     while a < 1.2:
         w = float(rng.uniform(0.01, 0.06))
         if rng.random() < 0.55:
-            rects.append((a, a + w, float(rng.uniform(0.004, 0.035)), BUILDING))
+            rects.append((a, a + w, float(rng.uniform(0.04, 0.14)), BUILDING))
         else:
             for _ in range(int(rng.integers(1, 4))):
-                r = float(rng.uniform(0.006, 0.02))
+                r = float(rng.uniform(0.015, 0.045))
                 blobs.append((a + float(rng.uniform(0, w)), r * float(rng.uniform(0.2, 0.9)), r))
         a += w
     return rects, blobs
@@ -454,10 +515,11 @@ def _ground(world: World, cam_s: float) -> tuple[np.ndarray, np.ndarray]:
     """(M, 8, 3) ground strips and their (M,) labels (terrain, verges, sidewalks, road) for the current camera
     position, each strip split in depth so that the bend shows."""
     left, right = world.sides
-    xs = [(-400.0, -left.building_line, TERRAIN), (-left.building_line, -left.curb - left.sidewalk, TERRAIN),
-          (-left.curb - left.sidewalk, -left.curb, SIDEWALK), (-left.curb, right.curb, ROAD),
-          (right.curb, right.curb + right.sidewalk, SIDEWALK),
-          (right.curb + right.sidewalk, right.building_line, TERRAIN), (right.building_line, 400.0, TERRAIN)]
+    xs = [(-left.curb, right.curb, ROAD)]
+    for side in (left, right):  # from the curb outwards: grass strip, sidewalk, verge, beyond the buildings
+        edges = np.cumsum([side.curb, side.strip, side.sidewalk, side.verge, 400.0])
+        for a, b, lab in zip(edges[:-1], edges[1:], (TERRAIN, SIDEWALK, TERRAIN, TERRAIN)):
+            xs.append(tuple(sorted((side.sign * a, side.sign * b))) + (lab,))
     xs = [r for r in xs if r[1] > r[0]]
     d = np.geomspace(NEAR, GROUND_DISTANCE, 41)
     d0, d1 = d[:-1], d[1:]
@@ -508,7 +570,7 @@ def _fill(labels: np.ndarray, instances: np.ndarray, uv: np.ndarray, valid: np.n
 
 def render_frame(world: World, frame: int, width: int, height: int) -> dict:
     """Label ids (H, W) uint8 and instance ids (H, W) uint16 of one frame."""
-    f, cx, cy = 1.1 * width, (width - 1) / 2, 0.45 * height
+    f, cx, cy = FOCAL * width, (width - 1) / 2, HORIZON * height
     cam_x, cam_s = world.camera(frame)
     t = frame / world.fps
     labels = np.full((height, width), SKY, np.uint8)
