@@ -81,6 +81,13 @@ class TrainConfig:
     precision: str = "bf16"  # fp32 | bf16 | fp16 (fp16 uses a GradScaler; for GPUs without bf16)
     channels_last: bool = True
     grad_checkpointing: bool = False
+    # Run the sequential generator's label-only branches (label encoder, foreground generator) for all frames of a
+    # sequence as one batch instead of frame by frame: the same result with instance norm, fewer, larger
+    # operations. Ignored with norm "batch" (batch statistics would then mix the frames).
+    batch_label_branches: bool = True
+    # Reflection padding with a layout-proof backward, and no gradient for the label channels of the generators'
+    # first convolutions (v2v.nn.blocks.ReflectConv2d; exact). false: PyTorch's own path, for comparisons.
+    fast_padding: bool = True
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads per process on CPU; 0: torch's default

@@ -28,9 +28,10 @@ from v2v.flow import resize_flow, warp
 from v2v.flow_prior import label_flow_batch
 from v2v.losses import (build_perceptual_loss, feature_matching_loss, flow_loss, flow_warp_loss, gan_loss,
                         mask_regularizer, style_color_loss, style_consistency_loss, temporal_warp_loss)
-from v2v.nn.blocks import downsample
+from v2v.nn.blocks import ReflectConv2d, downsample
 from v2v.nn.build import build_discriminators, build_generators
 from v2v.nn.encoder import instance_pool, region_ids
+from v2v.nn.generator import split_label_parts
 
 from . import schedule
 from .config import TrainConfig
@@ -74,6 +75,9 @@ class Trainer:
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D["image"].parameters(), lr=cfg.lr, betas=betas)
         self.opt_DT = [torch.optim.Adam(n.parameters(), lr=cfg.lr, betas=betas) for n in self.D["temporal"].nets]
+        ReflectConv2d.enabled = cfg.fast_padding
+        # Batching the label branches of a sequence's frames gives the same result only with per-sample norms.
+        self.batch_label_branches = cfg.batch_label_branches and self.mcfg.norm != "batch"
         self.time_fraction = 0.0  # share of a wall-time budget spent (the driver sets it; 0: no budget)
         lam = lambda step: schedule.lr_factor(cfg.schedule, step, cfg.max_steps, self.time_fraction)  # noqa: E731
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lam) for o in self.optimizers]
@@ -217,12 +221,16 @@ class Trainer:
             with torch.no_grad():
                 starts = [first.detach()] + [first_frame(t) for t in range(1, L)]
         history = [[_down(starts[t], n_active - 1 - s) for t in range(L)] for s in range(n_active)]
+        inputs = [conditioning.generator_input(mcfg, x["enc"], t, x["feats"][t]) for t in range(L, x["T"])]
+        parts = [None] * len(inputs)
+        if self.batch_label_branches:  # what reads only the labels runs for all frames as one batch
+            stacked = self.G["generator"].label_branches(torch.cat(inputs, 0), n_frozen, n_active)
+            parts = split_label_parts(stacked, len(inputs))
         outs = []
-        for t in range(L, x["T"]):
-            inp = conditioning.generator_input(mcfg, x["enc"], t, x["feats"][t])
+        for t, inp, part in zip(range(L, x["T"]), inputs, parts):
             prev = [torch.cat(h[-L:], 1) for h in history]
             out = self.G["generator"](inp, prev, x["fg"][t], frozen_scales=n_frozen, num_scales=n_active,
-                                      flow_prior=x["prior"][t])
+                                      flow_prior=x["prior"][t], label_parts=part)
             outs.append(out)
             for s, h in enumerate(history):
                 h.append(out["scale_images"][s])

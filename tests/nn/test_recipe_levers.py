@@ -39,7 +39,8 @@ def test_upsample_is_a_model_key_and_the_demo_presets_use_resize_conv():
         assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in nets.modules()), name
     paper = build_generators(model_preset("label2city_1024", {"ngf": 16, "first_frame.ngf": 8}))
     assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in paper.modules())  # NVIDIA checkpoints convert
-    assert [type(b.conv).__name__ for b in up_blocks(8, 2, "instance", "resize_conv")] == ["Conv2d", "Conv2d"]
+    assert all(type(b.conv) is not torch.nn.ConvTranspose2d and b.conv.stride == (1, 1)
+               for b in up_blocks(8, 2, "instance", "resize_conv"))
 
 
 def test_efficientnet_lite0_loads_offline_and_passes_gradients_to_its_input(monkeypatch):
@@ -93,3 +94,54 @@ def test_perceptual_config_is_checked():
         from_dict(PerceptualConfig, {"net": "efficientnet_lite0", "layers": [1, 2, 3], "layer_weights": [1, 1]})
     with pytest.raises(ValueError, match="block indices"):
         EfficientNetLite0Features(layers=(16,))
+
+
+def test_reflect_conv_gives_pytorchs_values_and_gradients_in_any_layout():
+    from v2v.nn.blocks import ReflectConv2d
+    torch.manual_seed(0)
+    ours = ReflectConv2d(6, 4, 7, padding=3, padding_mode="reflect")
+    plain = torch.nn.Conv2d(6, 4, 7, padding=3, padding_mode="reflect")
+    plain.load_state_dict(ours.state_dict())
+    for channels_last in (False, True):
+        x = torch.randn(2, 6, 12, 20)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        ya, yb = ours(xa), plain(xb)
+        assert torch.allclose(ya, yb, atol=1e-6)
+        g = torch.randn_like(ya).contiguous()  # a gradient in the other layout than a channels-last input
+        ya.backward(g)
+        yb.backward(g)
+        assert torch.allclose(xa.grad, xb.grad, atol=1e-5)
+        assert torch.allclose(ours.weight.grad, plain.weight.grad, atol=1e-4)
+        ours.zero_grad()
+        plain.zero_grad()
+
+
+def test_reflect_conv_with_declared_gradient_channels_is_the_same_convolution():
+    from v2v.nn.blocks import ReflectConv2d
+    torch.manual_seed(1)
+    ours = ReflectConv2d(10, 4, 7, padding=3, padding_mode="reflect")
+    ours.grad_channels = 3
+    plain = torch.nn.Conv2d(10, 4, 7, padding=3, padding_mode="reflect")
+    plain.load_state_dict(ours.state_dict())
+    labels = torch.randn(2, 7, 12, 20)
+    feats = torch.randn(2, 3, 12, 20)
+    fa, fb = feats.clone().requires_grad_(True), feats.clone().requires_grad_(True)
+    ya, yb = ours(torch.cat([labels, fa], 1)), plain(torch.cat([labels, fb], 1))
+    assert torch.allclose(ya, yb, atol=1e-5)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    assert torch.allclose(fa.grad, fb.grad, atol=1e-5)
+    assert torch.allclose(ours.weight.grad, plain.weight.grad, atol=1e-4)
+    assert torch.allclose(ours.bias.grad, plain.bias.grad, atol=1e-4)
+
+
+def test_generators_declare_their_style_channels():
+    cfg = model_preset("street_256", {"ngf": 8, "first_frame.ngf": 8})
+    nets = build_generators(cfg)
+    scale = nets["generator"].scales[0]
+    assert scale.label_encoder[0].conv.grad_channels == cfg.feature_channels == 3
+    assert scale.fg_encoder[0].conv.grad_channels == 3
+    assert nets["first_frame"].global_net[0].conv.grad_channels == 3

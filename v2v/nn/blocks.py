@@ -26,6 +26,59 @@ import torch.nn.functional as F
 from ..config import UPSAMPLES
 
 
+class _ReflectPad(torch.autograd.Function):
+    """F.pad(x, (p, p, p, p), "reflect") with a backward written as strided slice additions.
+
+    PyTorch's own backward of reflection padding is slow when the incoming gradient's memory layout differs from
+    the input's (a channels-last input whose gradient arrives contiguous from a convolution's backward): measured
+    on this project's CPU, 176 ms against 42 ms here for the street generator's 3×111×128×256 input, 6.1 against
+    2.0 ms for a 32×128×256 map. The result is the same sum of the same terms."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, p: int) -> torch.Tensor:
+        ctx.p = p
+        return F.pad(x, (p, p, p, p), mode="reflect")
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        p = ctx.p
+        cols = grad[..., p:-p].clone()  # fold the left and right strips back onto the columns they mirror
+        cols[..., 1:p + 1] += grad[..., :p].flip(-1)
+        cols[..., -p - 1:-1] += grad[..., -p:].flip(-1)
+        out = cols[..., p:-p, :].clone()  # then the top and bottom strips onto their rows
+        out[..., 1:p + 1, :] += cols[..., :p, :].flip(-2)
+        out[..., -p - 1:-1, :] += cols[..., -p:, :].flip(-2)
+        return out, None
+
+
+class ReflectConv2d(nn.Conv2d):
+    """A reflection-padded Conv2d (same parameters and results as ``nn.Conv2d(padding_mode="reflect")``) whose
+    padding uses :class:`_ReflectPad` while gradients flow; 15 % of a street training step went to PyTorch's
+    reflection-pad backward before. Inference takes PyTorch's own path.
+
+    ``grad_channels`` (0: all): how many of the *last* input channels can carry a gradient. The generators' first
+    convolutions read 100+ channels of one-hot labels and instance edges, which never need one, followed by a few
+    style-feature channels, which do (they come from the trained encoder). Declared, the convolution runs as two:
+    the label channels detached, the feature channels with their gradient, so the backward pass neither pads nor
+    convolves a gradient for the label channels. The sum is the same convolution."""
+
+    grad_channels: int = 0
+    enabled = True  # class-wide switch (TrainConfig.fast_padding), so benchmarks can compare with PyTorch's path
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        pads = self._reversed_padding_repeated_twice
+        if not self.enabled or self.padding_mode != "reflect" or len(set(pads)) != 1 or not pads[0] or not (
+                torch.is_grad_enabled() and input.requires_grad):
+            return super()._conv_forward(input, weight, bias)
+        p, k = pads[0], self.grad_channels
+        if 0 < k < input.shape[1] and self.groups == 1:
+            fixed = F.conv2d(F.pad(input[:, :-k].detach(), (p, p, p, p), mode="reflect"), weight[:, :-k], bias,
+                             self.stride, 0, self.dilation)
+            return fixed + F.conv2d(_ReflectPad.apply(input[:, -k:], p), weight[:, -k:], None, self.stride, 0,
+                                    self.dilation)
+        return F.conv2d(_ReflectPad.apply(input, p), weight, bias, self.stride, 0, self.dilation, self.groups)
+
+
 def make_norm(kind: str, channels: int) -> nn.Module | None:
     if kind == "batch":
         return nn.BatchNorm2d(channels, affine=True, track_running_stats=False)
@@ -64,11 +117,12 @@ class ConvBlock(nn.Sequential):
             self.conv = nn.ConvTranspose2d(cin, cout, kernel, stride=2, padding=1, output_padding=1)
         elif upsample == "resize_conv":
             self.up = nn.Upsample(scale_factor=2, mode="nearest")
-            self.conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2, padding_mode="reflect")
+            self.conv = ReflectConv2d(cin, cout, kernel, padding=kernel // 2, padding_mode="reflect")
         else:
             p = kernel // 2 if pad is None else pad
             mode = "reflect" if padding == "reflect" else "zeros"
-            self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=p, padding_mode=mode)
+            conv = ReflectConv2d if mode == "reflect" else nn.Conv2d
+            self.conv = conv(cin, cout, kernel, stride=stride, padding=p, padding_mode=mode)
         n = make_norm(norm, cout)
         if n is not None:
             self.norm = n

@@ -42,6 +42,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .blocks import ReflectConv2d
+
 _state = threading.local()
 
 
@@ -374,7 +376,8 @@ def enable_fast_inference(networks: nn.ModuleDict, cfg, one_hot: str = "auto") -
             if type(m) is nn.InstanceNorm2d:
                 m.__class__ = FastInstanceNorm
                 norms += 1
-            elif type(m) is nn.Conv2d and m.padding_mode in ("reflect", "zeros"):
+            elif type(m) in (nn.Conv2d, ReflectConv2d) and m.padding_mode in ("reflect", "zeros"):
+                m.__dict__["_plain_class"] = type(m)
                 m.__class__ = FastConv
                 plain += 1
     return {"one_hot_convs": convs, "instance_norms": norms, "convs": plain}
@@ -394,8 +397,9 @@ def disable_fast_inference(networks: nn.ModuleDict) -> None:
     for m in list(networks.modules()):
         for name, child in list(m.named_children()):
             if isinstance(child, OneHotConv):
-                plain = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, padding=child.padding,
-                                  padding_mode="reflect", bias=child.bias is not None, device="meta")
+                plain = ReflectConv2d(child.in_channels, child.out_channels, child.kernel_size,
+                                      padding=child.padding, padding_mode="reflect", bias=child.bias is not None,
+                                      device="meta")
                 plain.weight, plain.bias = child.weight, child.bias
                 setattr(m, name, plain)
         if type(m) is FastInstanceNorm:
@@ -403,4 +407,4 @@ def disable_fast_inference(networks: nn.ModuleDict) -> None:
         elif type(m) is FastConv:
             m.__dict__.pop("_packed", None)
             m.__dict__.pop("_prepack_failed", None)
-            m.__class__ = nn.Conv2d
+            m.__class__ = m.__dict__.pop("_plain_class", nn.Conv2d)

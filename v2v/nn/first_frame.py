@@ -41,6 +41,9 @@ class FirstFrameGenerator(nn.Module):
             self.local_up.append(nn.Sequential(*res_blocks(ngf * 2, cfg.n_blocks_local, norm),
                                                *up_blocks(ngf, 1, norm, upsample)))
         self.out = ConvBlock(cfg.ngf, output_nc, 7, norm="none", activation="tanh", padding="reflect")
+        if style_nc and not cfg.input_channels:  # the style features are the last input channels: see ReflectConv2d
+            for first in [self.global_net[0], *(down[0] for down in self.local_down)]:
+                first.conv.grad_channels = style_nc
         self.style_nc = style_nc
         if style_nc:
             self.style = StyleModulation(style_nc, cfg.ngf, style_hidden)

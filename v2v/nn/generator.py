@@ -21,6 +21,8 @@ their released checkpoints can be converted (see v2v/checkpoint_nvidia.py).
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
@@ -83,6 +85,7 @@ class ScaleGenerator(nn.Module):
                                  *down_blocks(base, n_down, norm), *res_blocks(base * 2 ** n_down, n_enc_res, norm))
 
         self.label_encoder = encoder(cin, ngf)
+        self.label_encoder[0].conv.grad_channels = cfg.feature_channels  # only the style features need gradients
         self.prev_encoder = encoder(prev_nc, ngf)
         self.image_head = _Head(width, n_dec_res, ngf, n_down, norm, cfg.upsample)
         self.image_out = _out_conv(ngf, cfg.output_nc, "tanh")
@@ -94,6 +97,7 @@ class ScaleGenerator(nn.Module):
             fg_ngf = _fg_ngf(ngf, cfg.n_downsample)
             self.fg_encoder = nn.Sequential(ConvBlock(cin, fg_ngf, 7, norm=norm, padding="reflect"),
                                             *down_blocks(fg_ngf, n_down, norm))
+            self.fg_encoder[0].conv.grad_channels = cfg.feature_channels
             self.fg_head = _Head(fg_ngf * 2 ** n_down, n_fg_res, fg_ngf, n_down, norm, cfg.upsample)
             self.fg_out = _out_conv(fg_ngf, cfg.output_nc, "tanh")
         # The style features (the last input channels) also modulate what the image and foreground outputs read.
@@ -103,9 +107,27 @@ class ScaleGenerator(nn.Module):
             if cfg.use_foreground:
                 self.fg_style = StyleModulation(self.style_nc, fg_ngf, cfg.encoder.modulation_hidden)
 
+    def label_branch(self, labels: torch.Tensor, coarse: dict | None = None) -> dict:
+        """The part of a step that reads only the conditioning maps, not the history: the label encoder and the
+        foreground generator. Training runs it for all frames of a sequence as one batch (with instance norm the
+        result is the same as frame by frame) and hands each frame its slice through ``forward(label_part=...)``.
+        ``coarse``: the coarser scale's label branch (its ``fg_features``)."""
+        part = {"label_trunk": self.label_encoder(labels)}
+        if self.use_foreground:
+            fg_in = self.fg_encoder(labels)
+            if coarse is not None:
+                fg_in = fg_in + coarse["fg_features"]
+            fg_features = self.fg_head(fg_in)
+            style = labels[:, -self.style_nc:] if self.style_nc else None
+            part["fg_features"] = fg_features
+            part["foreground_image"] = self.fg_out(fg_features if style is None else self.fg_style(fg_features, style))
+        return part
+
     def forward(self, labels: torch.Tensor, prev_images: torch.Tensor, fg_mask: torch.Tensor | None,
-                coarse: dict | None = None, flow_prior: torch.Tensor | None = None) -> dict:
-        trunk = self.label_encoder(labels) + self.prev_encoder(prev_images)
+                coarse: dict | None = None, flow_prior: torch.Tensor | None = None,
+                label_part: dict | None = None) -> dict:
+        part = self.label_branch(labels, coarse) if label_part is None else label_part
+        trunk = part["label_trunk"] + self.prev_encoder(prev_images)
         image_in = trunk if coarse is None else trunk + coarse["image_features"]
         image_features = self.image_head(image_in)
         style = labels[:, -self.style_nc:] if self.style_nc else None
@@ -113,15 +135,11 @@ class ScaleGenerator(nn.Module):
         out = {"image_features": image_features}
         fg = None
         if self.use_foreground:
-            fg_in = self.fg_encoder(labels)
-            if coarse is not None:
-                fg_in = fg_in + coarse["fg_features"]
-            fg_features = self.fg_head(fg_in)
-            fg = self.fg_out(fg_features if style is None else self.fg_style(fg_features, style))
+            fg = part["foreground_image"]
             if fg_mask is None:
                 raise ValueError("this generator has a foreground model: pass fg_mask (B, 1, H, W)")
             raw = fg * fg_mask + raw * (1 - fg_mask)
-            out.update(fg_features=fg_features, foreground_image=fg)
+            out.update(fg_features=part["fg_features"], foreground_image=fg)
         if self.use_flow:
             flow_in = trunk if coarse is None else trunk + coarse["flow_features"]
             flow_features = self.flow_head(flow_in)
@@ -160,9 +178,21 @@ class SequentialGenerator(nn.Module):
             if isinstance(m, _Head):
                 m.checkpointing = enabled
 
+    def label_branches(self, labels: torch.Tensor, frozen_scales: int = 0, num_scales: int | None = None
+                       ) -> list[dict]:
+        """Every scale's :meth:`ScaleGenerator.label_branch` for ``labels`` (coarsest first), e.g. for all frames
+        of a training sequence stacked on the batch axis; slice them per frame with :func:`split_label_parts`."""
+        n = len(self.scales) if num_scales is None else num_scales
+        parts, coarse = [], None
+        for s, (net, x) in enumerate(zip(self.scales[:n], pyramid(labels, n))):
+            with torch.no_grad() if s < frozen_scales else contextlib.nullcontext():
+                coarse = net.label_branch(x, coarse)
+            parts.append(coarse)
+        return parts
+
     def forward(self, labels: torch.Tensor, prev_images: list[torch.Tensor] | torch.Tensor,
                 fg_mask: torch.Tensor | None = None, frozen_scales: int = 0, num_scales: int | None = None,
-                flow_prior: torch.Tensor | None = None) -> dict:
+                flow_prior: torch.Tensor | None = None, label_parts: list[dict] | None = None) -> dict:
         """One generation step.
 
         labels: (B, generator_input_nc, H, W) encoded conditioning maps of frames t-L..t at full size.
@@ -172,6 +202,7 @@ class SequentialGenerator(nn.Module):
         frozen_scales: the coarsest scales to run without gradient (the reference's ``niter_fix_global``).
         num_scales: run only the coarsest ``num_scales`` scales (progressive training); the inputs are then given
             at the resolution of the finest scale that runs.
+        label_parts: this frame's slice of :meth:`label_branches` computed beforehand (else computed here).
 
         Returns a dict with the finest scale's ``image``, ``raw_image`` (h), ``warped_image``, ``flow``, ``mask``
         (m), ``foreground_image``, ``foreground_mask`` (each at full size; flow keys absent without flow), and
@@ -192,14 +223,25 @@ class SequentialGenerator(nn.Module):
                          else resize_flow(flow_prior, tuple(x.shape[-2:])) for x in label_pyr]
         coarse, scale_images = None, []
         for s, net in enumerate(self.scales[:n]):
-            if s < frozen_scales:
-                with torch.no_grad():
-                    out = net(label_pyr[s], prev_pyr[s], mask_pyr[s], coarse, prior_pyr[s])
-            else:
-                out = net(label_pyr[s], prev_pyr[s], mask_pyr[s], coarse, prior_pyr[s])
+            part = label_parts[s] if label_parts is not None else None
+            with torch.no_grad() if s < frozen_scales else contextlib.nullcontext():
+                out = net(label_pyr[s], prev_pyr[s], mask_pyr[s], coarse, prior_pyr[s], part)
             scale_images.append(out["image"])
             coarse = out
         result = {k: v for k, v in coarse.items() if not k.endswith("_features")}
         result["foreground_mask"] = fg_mask
         result["scale_images"] = scale_images
         return result
+
+
+def split_label_parts(parts: list[dict], n_frames: int) -> list[list[dict]]:
+    """Per-frame slices of :meth:`SequentialGenerator.label_branches` run on ``n_frames`` frames stacked on the
+    batch axis (frame-major): [frame][scale] -> {name: tensor}."""
+    out = []
+    for i in range(n_frames):
+        frame = []
+        for part in parts:
+            b = next(iter(part.values())).shape[0] // n_frames
+            frame.append({k: v[i * b:(i + 1) * b] for k, v in part.items()})
+        out.append(frame)
+    return out
