@@ -14,6 +14,7 @@ COMMANDS = {
     "convert-nvidia": "convert_nvidia",
     "style": "style",
     "evaluate": "evaluate",
+    "predict": "predict",
 }
 
 

@@ -4,7 +4,9 @@ clip (see :mod:`v2v.inputs.clip` for the inputs each kind of model takes) and wr
 Options: ``--relabel FROM=TO`` (class names or ids, repeatable), ``--style-seed N``, ``--reroll ID --reroll-seed M``,
 ``--color ID=#rrggbb``, ``--style-spread S``, ``--size WxH`` (default: the size the model was trained at, else the
 input's), ``--device``, ``--precision``, ``--save-extras`` (OUT_flow.mp4, OUT_mask.mp4, OUT_warped.mp4 beside
-OUT), ``--frames A:B``. Bad input ends with a one-line error and exit code 2, and nothing is left at OUT.
+OUT), ``--frames A:B``, ``--future N [--future-method flow|copy]`` (street models: N more frames after the input,
+synthesised from label maps predicted by :mod:`v2v.predict` at the size synthesis runs at). Bad input ends with a
+one-line error and exit code 2, and nothing is left at OUT.
 """
 from __future__ import annotations
 
@@ -48,6 +50,10 @@ def register(sub) -> None:
     p.add_argument("--fps", type=float, help="frame rate of frame folders (default: 17 for street, 30 otherwise)")
     p.add_argument("--normalize-to", help="pose models: a prepared pose dataset or stats JSON of the target person "
                                           "(default: the statistics stored in the model, if any)")
+    p.add_argument("--future", type=int, metavar="N",
+                   help="street models: continue the video N frames past the input, from predicted label maps")
+    p.add_argument("--future-method", metavar="METHOD",
+                   help="how --future predicts the label maps: flow (default; extrapolated motion) or copy")
     p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=run)
@@ -111,12 +117,25 @@ def style_request(args, mod, engine):
                             from_labels=labels, colors=colors, spread=args.style_spread)
 
 
+def future_predictor(args):
+    """The predictor ``--future``/``--future-method`` ask for (checked before any work), or None."""
+    if args.future is None:
+        if args.future_method is not None:
+            raise UserError("--future-method goes with --future N (the number of frames to predict)")
+        return None
+    from ..predict import check_future, make_predictor
+
+    check_future(args.future)
+    return make_predictor(args.future_method or "flow")
+
+
 def run(args) -> int:
     from ..engine import Engine, _style_module
     from .scene import parse_size
 
     out = Path(args.output)
     check_output(out)
+    predictor = future_predictor(args)
     relabel = parse_relabel(args.relabel)
     size = parse_size(args.size) if args.size else None
     if args.crf < 0 or args.crf > 51:
@@ -139,8 +158,14 @@ def run(args) -> int:
             print(f"\rsynthesize: {done}/{total or '?'} frames", end="\n" if done == total else "", file=sys.stderr)
 
     clip = engine.open(args.input, size=size, progress=analysing, **kwargs)
+    if predictor is not None:
+        from ..predict.clip import with_future
+
+        clip = with_future(clip, args.future, predictor)
     report = engine.synthesize(clip, out, save_extras=args.save_extras, crf=args.crf, relabel=relabel,
                                style=style, progress=progress)
+    if predictor is not None:
+        report["predicted"] = {"frames": args.future, "method": predictor.name}
     if args.json:
         print(json.dumps(report))
         return 0
@@ -148,6 +173,7 @@ def run(args) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     w, h = report["size"]
     extras = f" (+ {', '.join(Path(p).name for p in report['extras'].values())})" if report["extras"] else ""
-    print(f"wrote {report['output']}{extras}: {report['frames']} frames {w}x{h} at {report['fps']:g} fps in "
+    predicted = f" ({args.future} predicted, {predictor.name})" if predictor is not None else ""
+    print(f"wrote {report['output']}{extras}: {report['frames']} frames{predicted} {w}x{h} at {report['fps']:g} fps in "
           f"{report['seconds']:.1f} s ({report['frames_per_s']:.2f} frames/s, {args.precision} on {args.device})")
     return 0

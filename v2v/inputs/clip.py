@@ -11,9 +11,9 @@ What :func:`open_input` accepts, per model kind:
 * street: a folder of label PNGs (8-bit ids, or colour PNGs snapped to the palette) with an optional instance
   folder (``instances=``; a vid2vid ``*_A/<seq>`` folder finds its ``*_inst/<seq>`` sibling by itself); a vid2vid
   layout root (``train_A`` + ``train_inst`` or ``test_*``; ``sequence=`` picks one, default the first); a prepared
-  dataset (``dataset.json``) + sequence; a ``v2v scene`` output or a prepared sequence folder (``labels/`` +
-  ``instances/``); a single label PNG; or a colourised label video (each pixel snapped to the nearest palette
-  colour).
+  dataset (``dataset.json``) + sequence; a ``v2v scene`` or ``v2v predict`` output or a prepared sequence folder
+  (``labels/`` + ``instances/``); a single label PNG; or a colourised label video (each pixel snapped to the
+  nearest palette colour).
 * pose: a raw video of a person (poses extracted with MediaPipe in a first pass that also fixes ONE crop for the
   clip exactly as ``prepare pose`` does, rendered at the output size in a second pass, optionally normalised to the
   target person's keypoint statistics), or a prepared pose dataset / sequence folder.
@@ -486,10 +486,13 @@ def _open_street(path: Path, size, frames, instances, fps, label_set: LabelSet) 
 
 
 def _scene_fps(folder: Path) -> float | None:
-    meta = folder / "scene.json"
-    if not meta.is_file():
-        return None
-    try:
-        return float(json.loads(meta.read_text()).get("fps") or 0) or None
-    except (json.JSONDecodeError, ValueError, TypeError):
-        return None
+    """The frame rate a ``v2v scene`` (scene.json) or ``v2v predict`` (prediction.json) folder records."""
+    for name in ("scene.json", "prediction.json"):
+        meta = folder / name
+        if not meta.is_file():
+            continue
+        try:
+            return float(json.loads(meta.read_text()).get("fps") or 0) or None
+        except (json.JSONDecodeError, ValueError, TypeError, AttributeError):
+            return None
+    return None
