@@ -29,6 +29,7 @@ from .config import ModelConfig, check_size
 from .errors import UserError
 from .inputs.clip import InputClip, open_input
 from .labels import LabelSet
+from .local_edit import edit_weight
 from .nn.fast import enable_fast_inference
 from .pipeline import Synthesizer
 from .visualize import flow_to_uint8, image_to_uint8, mask_to_uint8
@@ -222,6 +223,11 @@ class Engine:
         lut = self._relabel_table(relabel)
         painted = self._check_edits(edits, source.size)
         sampler = self._style_sampler(style)
+        # re-rolled or painted tracks: a second, plain recurrence keeps every other pixel as it was (v2v.local_edit)
+        local = sampler.request.local_tracks if sampler is not None else frozenset()
+        plain_sampler = self._style_sampler(style.without_local_edits()) if local else None
+        plain = Synthesizer(self.config, self.networks, self.device, self.precision, channels_last=True) \
+            if local else None
         onehot = self.config.labels.encoding == "onehot"
         total = source.num_frames or 0
         self.synth.reset()
@@ -241,6 +247,9 @@ class Engine:
             if sampler is not None:
                 features = sampler.features(labels, instances, index)
             out = self.synth.step(labels, instances, mask, features)
+            if plain is not None:
+                plain.step(labels, instances, mask, plain_sampler.features(labels, instances, index))
+                out["image"] = self.synth.blend_last(plain, edit_weight(sampler.track_map, local))
             frame = {"index": index, "image": image_to_uint8(out["image"]), "labels_color": self._labels_color(labels)}
             if extras and "flow" in out:
                 frame.update(flow=flow_to_uint8(out["flow"]), mask=mask_to_uint8(out["mask"]),

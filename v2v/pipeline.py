@@ -17,6 +17,7 @@ from collections import deque
 from typing import Iterable, Iterator
 
 import torch
+import torch.nn.functional as F
 
 from . import conditioning
 from .config import ModelConfig
@@ -115,6 +116,18 @@ class Synthesizer:
         self.previous_labels = labels_cpu
         self.t += 1
         return result
+
+    def blend_last(self, plain: "Synthesizer", weight: torch.Tensor) -> torch.Tensor:
+        """Make this recurrence's latest output ``plain``'s latest output + ``weight`` x (this one's - plain's), at
+        every scale (``weight``: (1, 1, H, W) at full size, area-resized for the coarser scales), so that the next
+        frames continue from the blend (:mod:`v2v.local_edit`). Returns the blended full-size image."""
+        weight = weight.to(self.device)
+        for mine, theirs in zip(self.history, plain.history):
+            edited, base = mine[-1], theirs[-1]
+            w = weight if weight.shape[-2:] == edited.shape[-2:] else F.interpolate(weight, edited.shape[-2:],
+                                                                                     mode="area")
+            mine[-1] = base + w.to(base.dtype) * (edited - base)
+        return self.history[-1][-1]
 
     def run(self, inputs: Iterable[dict]) -> Iterator[dict]:
         """Each input dict has ``labels`` (and optionally ``instances``, ``mask``, ``features``) for one frame."""

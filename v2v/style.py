@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -535,6 +535,15 @@ class StyleRequest:
     colors: dict[int, tuple[int, int, int] | str] = field(default_factory=dict)
     spread: float = 1.0
 
+    @property
+    def local_tracks(self) -> frozenset[int]:
+        """The tracks this request re-rolls or paints: edits of single objects (see :mod:`v2v.local_edit`)."""
+        return frozenset(int(t) for t in (*self.rerolls, *self.colors))
+
+    def without_local_edits(self) -> "StyleRequest":
+        """The same request with no re-rolls and no colours: the video the local edits are made on."""
+        return replace(self, rerolls={}, colors={})
+
 
 def _color_vector(color, track_id) -> np.ndarray:
     """(r, g, b) 0..255 (or "#rrggbb") -> the (3,) feature of a colour-anchored encoder: the colour in [-1, 1]."""
@@ -580,6 +589,7 @@ class StyleSampler:
         self.tracker = Tracker(config.labels, use_flow=use_flow)
         self._vectors: dict[int, np.ndarray] = {}
         self._image_means: dict[int, np.ndarray] | None = None
+        self.track_map: np.ndarray | None = None  # the last frame's (H, W) track ids
 
     def reset(self) -> None:
         self.tracker.reset()
@@ -638,6 +648,7 @@ class StyleSampler:
         if self.request.from_image is not None and self._image_means is None:
             self._image_means = self._encode_image(lab)
         track_map = self.tracker.update(lab, instances, index)
+        self.track_map = track_map  # the last frame's tracks, for v2v.local_edit
         tids, inv, _ = unique_inverse(track_map)
         table = np.stack([self.vector(int(t), self.tracker.tracks[int(t)]["class_id"]) for t in tids]) \
             if self.feat_nc else np.zeros((len(tids), 0), np.float32)

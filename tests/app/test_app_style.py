@@ -65,7 +65,10 @@ def test_reroll_changes_mostly_that_object(volume, app_models):
     a, b = generate(volume, app_models, rerolls={}), generate(volume, app_models, rerolls={car["id"]: 99})
     inside, near = car_masks(maps, car)
     diff = np.abs(a - b).mean(-1)
-    assert diff[inside].mean() > 1.5 * diff[~near].mean()
+    print(f"re-roll: inside {diff[inside].mean():.2f}, away {diff[~near].mean():.3f} grey levels")
+    # the rest of the frame stays the plain video (v2v.local_edit); before it, 1.1 grey levels on held-out footage
+    assert diff[~near].mean() <= 0.3 and diff[inside].mean() >= 10 * diff[~near].mean()
+    assert diff[inside].mean() > 0
     np.testing.assert_array_equal(generate(volume, app_models, rerolls={}), a)  # same seed, same video
 
 
@@ -86,7 +89,7 @@ def test_painting_an_object_changes_mostly_that_object(volume, app_models, which
     inside, near = car_masks(maps, track)
     diff = np.abs(a - b).mean(-1)
     print(f"paint {which}: inside {diff[inside].mean():.1f}, away {diff[~near].mean():.1f} grey levels")
-    assert diff[inside].mean() > 3 * diff[~near].mean()
+    assert diff[~near].mean() <= 0.3 and diff[inside].mean() >= 10 * diff[~near].mean()
     assert b[inside][:, 0].mean() > a[inside][:, 0].mean() + 10  # redder
 
 

@@ -1,11 +1,12 @@
-"""``python -m v2v.bench generator|stream|train|predict ...``: each benchmark is a module of this package with register/run."""
+"""``python -m v2v.bench generator|stream|train|predict|reroll ...``: each benchmark is a module of this package
+with register/run."""
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
 
-BENCHMARKS = ["generator", "stream", "train", "predict"]
+BENCHMARKS = ["generator", "stream", "train", "predict", "reroll"]
 
 
 def main(argv=None) -> int:
