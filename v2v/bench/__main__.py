@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ["generator", "stream", "train", "predict", "reroll"]
+BENCHMARKS = ["generator", "stream", "train", "predict", "reroll", "server"]
 
 
 def main(argv=None) -> int:
