@@ -45,7 +45,6 @@ def synthesize(engine, source, out_dir: Path, stem: str, fps: float, total: int,
         writers[name] = VideoWriter(out_dir / f"{stem}_{name}.mp4", fps, crf=20)
     if side_by_side is not None:
         writers["side_by_side"] = VideoWriter(out_dir / f"{stem}_side_by_side.mp4", fps, crf=20)
-    from .models import ENGINES
 
     start = time.perf_counter()
     last_preview = 0.0
@@ -53,8 +52,6 @@ def synthesize(engine, source, out_dir: Path, stem: str, fps: float, total: int,
     first = last = None
     stopped = False
     kwargs = {"extras": bool(extras), **(frames_kwargs or {})}
-    lock = ENGINES.lock(engine)
-    lock.acquire()  # one job at a time per engine (it holds the recurrence state)
     frames = engine.frames(source, style=style, cancel=cancel, **kwargs)
     try:
         for item in frames:
@@ -92,7 +89,6 @@ def synthesize(engine, source, out_dir: Path, stem: str, fps: float, total: int,
         close = getattr(frames, "close", None)
         if close is not None:
             close()
-        lock.release()
     paths: dict[str, Path] = {}
     for name, w in writers.items():
         if done and (not stopped or keep_partial):

@@ -92,22 +92,14 @@ def resolve(kind: str, name: str | None) -> ModelEntry:
 
 class EngineCache:
     """Loads each model once (keyed by folder and the weights' modification time, so a re-exported model is
-    reloaded) and hands out the shared Engine.
-
-    An Engine keeps one Synthesizer (the recurrence state of the video being made), so two jobs must not iterate
-    the same Engine's frames at once: jobs hold :meth:`lock` of their engine while they run (jobs on different
-    models still run side by side when the queue allows it)."""
+    reloaded) and hands out the shared Engine; jobs on one Engine may run at once (each ``frames`` call has its own
+    recurrence state)."""
 
     def __init__(self, device: str = "cpu", precision: str | None = None):
         self.device = device
         self.precision = precision or os.environ.get("V2V_PRECISION", "").strip() or None
         self._lock = threading.Lock()
         self._engines: dict[tuple[str, float], object] = {}
-        self._job_locks: dict[int, threading.Lock] = {}
-
-    def lock(self, engine) -> threading.Lock:
-        with self._lock:
-            return self._job_locks.setdefault(id(engine), threading.Lock())
 
     def get(self, entry: ModelEntry):
         from v2v.engine import Engine

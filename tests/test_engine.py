@@ -66,12 +66,48 @@ def test_frames_stream_with_extras_after_the_first_frames(engine, street):
             assert f[key].shape == (SIZE[1], SIZE[0], 3) and f[key].dtype == np.uint8
 
 
-def test_memory_window_stays_bounded(engine, street):
+def test_memory_window_stays_bounded(engine, street, monkeypatch):
+    made = []
+    new_synthesizer = engine.new_synthesizer
+    monkeypatch.setattr(engine, "new_synthesizer", lambda: made.append(new_synthesizer()) or made[-1])
     clip = engine.open(street["labels"])
     for _ in engine.frames(clip):
-        s = engine.synth
+        s = made[0]
         assert len(s.frames) <= engine.config.n_past_frames + 1
         assert all(len(h) <= engine.config.n_past_frames for h in s.history)
+    assert len(made) == 1
+
+
+def test_one_engine_serves_concurrent_jobs(engine, street):
+    """Two jobs iterating one Engine's frames at the same time, interleaved frame by frame from two threads,
+    give exactly the frames each gives alone."""
+    import threading
+
+    edits = {"plain": None, "relabelled": {"vegetation": "building"}}
+
+    def frames(name):
+        return engine.frames(engine.open(street["labels"], frames="0:5"), relabel=edits[name])
+
+    alone = {name: [f["image"] for f in frames(name)] for name in edits}
+    together, turn = {}, threading.Barrier(2)
+
+    def run(name):
+        images = []
+        for f in frames(name):
+            images.append(f["image"])
+            turn.wait(timeout=60)  # both jobs are mid-video at every frame
+        together[name] = images
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in edits]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    for name in edits:
+        assert len(together[name]) == 5
+        for a, b in zip(together[name], alone[name]):
+            np.testing.assert_array_equal(a, b)
+    assert any((a != b).any() for a, b in zip(alone["plain"], alone["relabelled"]))  # the jobs really differ
 
 
 def test_relabel_by_name_and_id(engine, street):
@@ -164,14 +200,16 @@ def test_bf16_engine_runs(street):
 
 
 def test_style_features_reach_the_generator(engine, street, monkeypatch):
+    from v2v.pipeline import Synthesizer
+
     calls = []
-    step = engine.synth.step
+    step = Synthesizer.step
 
-    def spy(labels, instances=None, mask=None, features=None):
+    def spy(self, labels, instances=None, mask=None, features=None):
         calls.append(features)
-        return step(labels, instances, mask, features)
+        return step(self, labels, instances, mask, features)
 
-    monkeypatch.setattr(engine.synth, "step", spy)
+    monkeypatch.setattr(Synthesizer, "step", spy)
     list(engine.frames(engine.open(street["labels"], frames="0:2")))
     style = pytest.importorskip("v2v.style")
     if hasattr(style, "StyleSampler"):

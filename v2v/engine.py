@@ -5,6 +5,7 @@ weights in bf16 when ``precision="bf16"`` (cast once, not at every layer call), 
 fast layers of :mod:`v2v.nn.fast` (the one-hot lookup for the first convolutions, the batch-norm kernel for
 instance norm). ``Engine.frames(clip, ...)`` yields one dict of uint8 pictures per frame while only the
 Synthesizer's window of L+1 conditioning frames and L outputs is kept, so memory does not grow with the video.
+Every ``frames`` call has its own Synthesizer, so one Engine serves concurrent jobs (threads) without a lock.
 ``Engine.synthesize(clip, "out.mp4")`` writes browser-playable H.264 atomically.
 
 On the fly, per frame: ``relabel`` ({"vegetation": "building"} or ids; every frame), ``edits`` (painted label maps
@@ -115,12 +116,16 @@ class Engine:
                     net.to(torch.bfloat16)
                 net.to(memory_format=torch.channels_last)
         self.fast = enable_fast_inference(self.networks, config) if fast else {}
-        self.synth = Synthesizer(config, self.networks, self.device, precision, channels_last=True)
         style = _style_module()
         self.style_bank = None
         if style is not None and extra:
             self.style_bank = style.StyleBank.from_tensors({k: v for k, v in extra.items() if k.startswith("style.")},
                                                            config.labels)
+
+    def new_synthesizer(self) -> Synthesizer:
+        """A fresh recurrence over this engine's networks. Each :meth:`frames` call makes its own, so one Engine
+        serves concurrent jobs (the networks are only read; the fast layers' per-call state is thread-local)."""
+        return Synthesizer(self.config, self.networks, self.device, self.precision, channels_last=True)
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "cpu", precision: str = "bf16", fast: bool = True) -> "Engine":
@@ -226,11 +231,10 @@ class Engine:
         # re-rolled or painted tracks: a second, plain recurrence keeps every other pixel as it was (v2v.local_edit)
         local = sampler.request.local_tracks if sampler is not None else frozenset()
         plain_sampler = self._style_sampler(style.without_local_edits()) if local else None
-        plain = Synthesizer(self.config, self.networks, self.device, self.precision, channels_last=True) \
-            if local else None
+        plain = self.new_synthesizer() if local else None
+        synth = self.new_synthesizer()
         onehot = self.config.labels.encoding == "onehot"
         total = source.num_frames or 0
-        self.synth.reset()
         for item in source:
             if cancel is not None and cancel.is_set():
                 return
@@ -246,10 +250,10 @@ class Engine:
             features = None
             if sampler is not None:
                 features = sampler.features(labels, instances, index)
-            out = self.synth.step(labels, instances, mask, features)
+            out = synth.step(labels, instances, mask, features)
             if plain is not None:
                 plain.step(labels, instances, mask, plain_sampler.features(labels, instances, index))
-                out["image"] = self.synth.blend_last(plain, edit_weight(sampler.track_map, local))
+                out["image"] = synth.blend_last(plain, edit_weight(sampler.track_map, local))
             frame = {"index": index, "image": image_to_uint8(out["image"]), "labels_color": self._labels_color(labels)}
             if extras and "flow" in out:
                 frame.update(flow=flow_to_uint8(out["flow"]), mask=mask_to_uint8(out["mask"]),
