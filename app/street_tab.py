@@ -82,8 +82,8 @@ def frame_views(state: dict, index: int):
     scale = display_scale(vol.size)
     color = enlarge(vol.color(index), scale)
     editor = {"background": color, "layers": [], "composite": None}
-    gen = state.get("generated")
-    after = enlarge(gen[index], scale) if gen is not None and index < len(gen) else None
+    gen, at = state.get("generated"), index - state.get("generated_start", 0)  # a continued job may skip frames
+    after = enlarge(gen[at], scale) if gen is not None and 0 <= at < len(gen) else None
     return color, editor, ((color, after) if after is not None else None)
 
 
@@ -120,23 +120,54 @@ def _after_load(state: dict):
 
 
 # ------------------------------------------------------------------------------------------------ the job
+def check_future(future, limits: Limits) -> int:
+    """The number of frames to continue the scene by: a whole number from 0 to the job's frame limit - 2 (the
+    prediction needs at least two observed frames)."""
+    try:
+        value = float(future or 0)
+    except (TypeError, ValueError):
+        raise UserError(f"frames to continue must be a whole number, got {future!r}") from None
+    most = limits.max_frames - 2
+    if value != int(value) or not 0 <= value <= most:
+        raise UserError(f"frames to continue must be a whole number from 0 to {most} (each job makes at most "
+                        f"{limits.max_frames} frames, and two observed frames are needed); got {future!r}")
+    return int(value)
+
+
 def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limits: Limits, seed=0,
                rerolls: dict[int, int] | None = None, extras: bool = False, cancel=None, progress=None,
-               require_style: bool = False, colors: dict[int, str] | None = None, spread: float = 1.0):
+               require_style: bool = False, colors: dict[int, str] | None = None, spread: float = 1.0,
+               future=0):
     """Synthesize the (edited) volume with a street model: :func:`app.jobs.synthesize` events, each with a
-    ``status`` line; the final one also has ``frames_made`` ((N, H, W, 3) uint8 or None) and ``style``."""
+    ``status`` line; the final one also has ``frames_made`` ((N, H, W, 3) uint8 or None) and ``style``.
+    ``future`` > 0 continues the scene that many frames past its last label frame (label maps predicted by flow
+    extrapolation, :mod:`v2v.predict`); the job then observes the volume's last frames that fit the limit."""
     from v2v.style import StyleRequest
 
     seed = check_seed(seed)
+    future = check_future(future, limits)
     engine = ENGINES.get(resolve("street", model))
     has_bank = getattr(engine, "style_bank", None) is not None
     if require_style and not has_bank:
         raise UserError(f"the street model {model or ''} has no style mixtures, so objects cannot be re-rolled "
                         "(fit them with `python -m v2v style fit`)")
-    total = min(vol.num_frames, limits.max_frames)
-    note = "" if total == vol.num_frames else f" (the first {total} of {vol.num_frames} frames: the frame limit)"
-    folder = write_volume(vol, work / f"{stem}_labels", total)
+    observed = min(vol.num_frames, limits.max_frames - future)
+    total = observed + future
+    start = vol.num_frames - observed if future else 0  # the volume's frame the video starts at
+    if future:
+        cut = observed < vol.num_frames
+        if cut:  # the continuation must follow the volume's real end
+            vol = LabelVolume(vol.labels[-observed:], vol.instances[-observed:], vol.fps, vol.name)
+        predicted = f"{future} frames predicted past the last label frame"
+        note = f" (the last {observed} label frames, the frame limit, then {predicted})" if cut else f" ({predicted})"
+    else:
+        note = "" if total == vol.num_frames else f" (the first {total} of {vol.num_frames} frames: the frame limit)"
+    folder = write_volume(vol, work / f"{stem}_labels", observed)
     source = engine.open(folder, size=vol.size)
+    if future:
+        from v2v.predict.clip import with_future
+
+        source = with_future(source, future, "flow")
     style = StyleRequest(seed=seed, rerolls=dict(rerolls or {}), colors=dict(colors or {}),
                          spread=float(spread)) if has_bank else None
     made = []
@@ -155,6 +186,7 @@ def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limit
             else:
                 ev["status"] = status(ev["frames"], total, ev["seconds"], ev["stopped"]) + note
                 ev["frames_made"] = np.stack(made) if made else None
+                ev["first_frame"] = start
                 ev["style"] = style
             yield ev
     finally:
@@ -258,28 +290,29 @@ def make_handlers(limits: Limits) -> dict:
         return state, color, editor, pair, history_text(vol), class_dropdown(vol, src)
 
     @user_facing
-    def on_generate(model: str, seed, extras: bool, index, state: dict | None, request: gr.Request,
+    def on_generate(model: str, seed, extras: bool, index, state: dict | None, future, request: gr.Request,
                     progress=gr.Progress()):
         vol = _volume(state)
         seed = check_seed(seed, "the style seed")
+        future = check_future(future, limits)
         key = session.session_key(request)
         cancel = session.start_job(key)
         try:
-            yield from _generate(state, vol, model, seed, extras, index, cancel, progress)
+            yield from _generate(state, vol, model, seed, extras, index, cancel, progress, future)
         finally:
             session.end_job(key, cancel)
 
-    def _generate(state, vol, model, seed, extras, index, cancel, progress):
+    def _generate(state, vol, model, seed, extras, index, cancel, progress, future=0):
         state["runs"] += 1
         scale = display_scale(vol.size)
         for ev in run_street(vol, model, Path(state["dir"]), f"street_{state['runs']}", limits, seed=seed,
-                             extras=extras, cancel=cancel, progress=progress):
+                             extras=extras, cancel=cancel, progress=progress, future=future):
             if ev["event"] == "frame":
                 if ev["preview"]:
                     yield (enlarge(ev["image"], scale), gr.skip(), ev["status"], gr.skip(), gr.skip(), gr.skip(),
                            gr.skip())
                 continue
-            state["generated"] = ev["frames_made"]
+            state["generated"], state["generated_start"] = ev["frames_made"], ev["first_frame"]
             state["output"] = str(ev["video"]) if ev["video"] else None
             _, _, pair = frame_views(state, min(int(index or 0), max(ev["frames"] - 1, 0)))
             flow, mask = ev["extras"].get("flow"), ev["extras"].get("mask")
@@ -353,6 +386,9 @@ def build(limits: Limits, state: gr.State) -> dict:
     with gr.Row():
         seed = gr.Number(0, label="Style seed", precision=0, minimum=0, scale=1)
         extras = gr.Checkbox(False, label="Also make flow and mask videos", scale=1)
+        future = gr.Number(0, label="Continue the scene for N more frames", precision=0, minimum=0,
+                           maximum=limits.max_frames - 2, scale=1, elem_id="street-future",
+                           info="predicted past the last label frame (0: off)")
         gen_btn = gr.Button("Generate video", variant="primary", scale=2, elem_id="street-generate")
         stop_btn = gr.Button("Stop", variant="stop", scale=1)
     status_md = gr.Markdown("", elem_id="street-status")
@@ -379,7 +415,7 @@ def build(limits: Limits, state: gr.State) -> dict:
     paint_btn.click(h["on_paint"], [editor, scope, first, last, frame, state, src], edited, **light)
     undo_btn.click(h["on_undo"], [frame, state, src], edited, **light)
     reset_btn.click(h["on_reset"], [frame, state, src], edited, **light)
-    gen_btn.click(h["on_generate"], [model, seed, extras, frame, state],
+    gen_btn.click(h["on_generate"], [model, seed, extras, frame, state, future],
                   [preview, video, status_md, compare, flow_video, mask_video, state], concurrency_id="synthesis",
                   show_progress_on=[video],
                   **private)

@@ -13,6 +13,7 @@ from app import jobs, session
 from app.limits import Limits
 from app.street_tab import make_handlers, new_state, run_street
 from app.uploads import load_example
+from v2v.errors import UserError
 from v2v.video import open_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +76,38 @@ def test_stop_keeps_the_frames_made_so_far(app_models):
     assert not session.stop_job("test-session")  # the job is gone
     session.remove_dir(work)
     assert not work.exists()
+
+
+def test_continue_the_scene_past_its_last_label_frame(app_models):
+    """Street tab "Continue the scene": the volume's last label frames that fit the limit, then frames made from
+    predicted label maps; the observed part is the video those label frames give alone."""
+    from app.editing import LabelVolume
+    from app.street_tab import check_future
+
+    limits = Limits(max_frames=10)
+    vol = load_example(ROOT / "assets" / "examples" / "street_scene_1", (256, 128), Limits())
+    work = session.new_dir()
+    try:
+        done = list(run_street(vol, app_models["street"], work, "c", limits, future=4))[-1]
+        assert done["frames"] == 10 and open_video(done["video"]).num_frames == 10
+        assert done["first_frame"] == vol.num_frames - 6
+        assert "the last 6 label frames" in done["status"] and "4 frames predicted" in done["status"]
+        tail = LabelVolume(vol.labels[-6:], vol.instances[-6:], vol.fps, vol.name)
+        alone = list(run_street(tail, app_models["street"], work, "t", limits))[-1]["frames_made"]
+        np.testing.assert_array_equal(done["frames_made"][:6], alone)
+        assert np.abs(done["frames_made"][6:].astype(int) - done["frames_made"][5].astype(int)).mean() > 0
+    finally:
+        session.remove_dir(work)
+    for bad in (9, -1, 1.5, "many"):
+        with pytest.raises(UserError, match="frames to continue"):
+            check_future(bad, limits)
+    one = LabelVolume(vol.labels[:1], vol.instances[:1], vol.fps, vol.name)
+    work = session.new_dir()
+    try:
+        with pytest.raises(UserError, match="needs at least 2 input frames"):
+            list(run_street(one, app_models["street"], work, "o", limits, future=3))
+    finally:
+        session.remove_dir(work)
 
 
 def test_flow_and_mask_videos(app_models):
