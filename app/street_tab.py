@@ -21,7 +21,7 @@ from .errors import message_of, user_facing
 from .examples import street_example_dirs
 from .limits import Limits
 from .models import ENGINES, model_choices, resolve
-from .uploads import load_example, load_upload, write_volume
+from .uploads import load_example, load_upload
 
 DEFAULT_SIZE = (256, 128)
 SCOPES = ["this frame", "all frames", "frame range"]
@@ -162,8 +162,7 @@ def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limit
         note = f" (the last {observed} label frames, the frame limit, then {predicted})" if cut else f" ({predicted})"
     else:
         note = "" if total == vol.num_frames else f" (the first {total} of {vol.num_frames} frames: the frame limit)"
-    folder = write_volume(vol, work / f"{stem}_labels", observed)
-    source = engine.open(folder, size=vol.size)
+    source = engine.open_arrays(vol.labels[:observed], vol.instances[:observed], vol.fps, size=vol.size)
     if future:
         from v2v.predict.clip import with_future
 
@@ -177,22 +176,17 @@ def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limit
             progress((done, total), desc="Generating", unit="frames")
 
     tick(0, total)
-    try:
-        for ev in jobs.synthesize(engine, source, work, stem, vol.fps, total, cancel=cancel, style=style,
-                                  extras=("flow", "mask") if extras else (), progress=tick):
-            if ev["event"] == "frame":
-                made.append(ev["image"])
-                ev["status"] = status(ev["done"], total) + note
-            else:
-                ev["status"] = status(ev["frames"], total, ev["seconds"], ev["stopped"]) + note
-                ev["frames_made"] = np.stack(made) if made else None
-                ev["first_frame"] = start
-                ev["style"] = style
-            yield ev
-    finally:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
+    for ev in jobs.synthesize(engine, source, work, stem, vol.fps, total, cancel=cancel, style=style,
+                              extras=("flow", "mask") if extras else (), progress=tick):
+        if ev["event"] == "frame":
+            made.append(ev["image"])
+            ev["status"] = status(ev["done"], total) + note
+        else:
+            ev["status"] = status(ev["frames"], total, ev["seconds"], ev["stopped"]) + note
+            ev["frames_made"] = np.stack(made) if made else None
+            ev["first_frame"] = start
+            ev["style"] = style
+        yield ev
 
 
 # ------------------------------------------------------------------------------------------------ handlers

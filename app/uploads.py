@@ -171,18 +171,3 @@ def load_example(folder: Path, size: tuple[int, int], limits: Limits) -> LabelVo
         fps = float(json.loads(meta.read_text()).get("fps", fps))
     inst = folder / "instances"
     return load_label_folder(folder / "labels", inst if inst.is_dir() else None, size, limits, fps, folder.name)
-
-
-def write_volume(volume: LabelVolume, folder: Path, frames: int | None = None) -> Path:
-    """Write the (edited) volume as a scene-layout folder (``labels/`` 8-bit ids, ``instances/`` 16-bit) that
-    :func:`v2v.engine.open_input` reads; the first ``frames`` frames only when given."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    (folder / "labels").mkdir(parents=True)
-    (folder / "instances").mkdir()
-    n = volume.num_frames if frames is None else min(frames, volume.num_frames)
-    for i in range(n):
-        if not (cv2.imwrite(str(folder / "labels" / f"{i:06d}.png"), volume.labels[i])
-                and cv2.imwrite(str(folder / "instances" / f"{i:06d}.png"), volume.instances[i].astype(np.uint16))):
-            raise OSError(f"could not write frame {i} into {folder}")
-    return folder

@@ -110,6 +110,27 @@ def test_one_engine_serves_concurrent_jobs(engine, street):
     assert any((a != b).any() for a, b in zip(alone["plain"], alone["relabelled"]))  # the jobs really differ
 
 
+def test_label_arrays_give_the_frames_of_the_same_maps_as_files(engine, street):
+    """Engine.open_arrays (the app's path, no files) yields what the label folder of the same maps yields."""
+    from v2v.inputs.clip import read_instance_png, read_label_png
+
+    folder = street["labels"]
+    labels = np.stack([read_label_png(f, CITYSCAPES) for f in sorted((folder / "labels").glob("*.png"))])
+    instances = np.stack([read_instance_png(f) for f in sorted((folder / "instances").glob("*.png"))])
+    from_files, from_arrays = engine.open(folder), engine.open_arrays(labels, instances, fps=17.0)
+    assert from_arrays.size == from_files.size and from_arrays.num_frames == from_files.num_frames
+    for a, b in zip(from_files, from_arrays):
+        assert torch.equal(a["labels"], b["labels"]) and torch.equal(a["instances"], b["instances"])
+    for a, b in zip(engine.frames(from_files), engine.frames(from_arrays)):
+        np.testing.assert_array_equal(a["image"], b["image"])
+    with pytest.raises(UserError, match="integer array shaped like the label maps"):
+        engine.open_arrays(labels, instances[:, :4])
+    with pytest.raises(UserError, match=r"label ids \[200\] are outside"):
+        engine.open_arrays(np.full_like(labels, 200))
+    with pytest.raises(UserError, match="non-empty"):
+        engine.open_arrays(labels[:0])
+
+
 def test_relabel_by_name_and_id(engine, street):
     assert resolve_relabel(CITYSCAPES, {"vegetation": "building", 7: "8"}) == {VEGETATION: BUILDING, 7: 8}
     with pytest.raises(UserError, match="unknown class 'forest'"):

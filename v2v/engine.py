@@ -28,7 +28,7 @@ import torch
 from .checkpoint import load_model
 from .config import ModelConfig, check_size
 from .errors import UserError
-from .inputs.clip import InputClip, open_input
+from .inputs.clip import InputClip, open_input, street_clip
 from .labels import LabelSet
 from .local_edit import edit_weight
 from .nn.fast import enable_fast_inference
@@ -144,6 +144,14 @@ class Engine:
         if label_set.encoding == "onehot":
             kwargs.setdefault("label_set", label_set)
         return open_input(path, self.kind, size or self.size, **kwargs)
+
+    def open_arrays(self, labels, instances=None, fps: float = 17.0, size: tuple[int, int] | None = None
+                    ) -> InputClip:
+        """A street clip from (N, H, W) label (and instance) id arrays in memory, at ``size`` (default: the
+        model's size, else the arrays'); see :func:`v2v.inputs.clip.street_clip`."""
+        if self.kind != "street":
+            raise UserError(f"label arrays are input for street models; this is a {self.kind} model")
+        return street_clip(labels, instances, fps, size or self.size, self.config.labels)
 
     def check_size(self, size: tuple[int, int]) -> None:
         """UserError naming the nearest valid size when the network cannot take (W, H)."""

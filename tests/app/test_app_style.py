@@ -12,7 +12,7 @@ from app import session
 from app.limits import Limits
 from app.street_tab import run_street
 from app.style_tab import list_objects, thumbnails
-from app.uploads import load_example, write_volume
+from app.uploads import load_example
 from v2v.style import STUFF_TRACK_BASE, Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,12 +46,12 @@ def car_masks(maps: list[np.ndarray], car: dict) -> tuple[np.ndarray, np.ndarray
     return inside, near
 
 
-def test_listed_tracks_are_the_engine_inputs_tracks(volume, tmp_path):
-    from v2v.engine import open_input
+def test_listed_tracks_are_the_engine_inputs_tracks(volume):
+    from v2v.inputs.clip import street_clip
 
     objects, maps = list_objects(volume, FRAMES)
     assert objects and any(o["id"] >= STUFF_TRACK_BASE for o in objects)
-    clip = open_input(write_volume(volume, tmp_path / "v", FRAMES), "street", size=volume.size)
+    clip = street_clip(volume.labels[:FRAMES], volume.instances[:FRAMES], volume.fps, volume.size)  # as run_street
     tracker = Tracker()
     for item, expected in zip(clip, maps):
         np.testing.assert_array_equal(tracker.update(item["labels"], item["instances"], item["index"]), expected)

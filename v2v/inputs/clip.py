@@ -192,6 +192,39 @@ def _street_files(label_files: list[Path], inst_files: list[Path] | None, label_
     return InputClip("street", out, fps, stop - start, description, reader, _size_warning(source, out))
 
 
+def street_clip(labels: np.ndarray, instances: np.ndarray | None = None, fps: float = 17.0,
+                size: tuple[int, int] | None = None, label_set: LabelSet = CITYSCAPES,
+                description: str = "label arrays") -> InputClip:
+    """A street clip from label maps in memory: ``labels`` (N, H, W) class ids, ``instances`` (N, H, W) instance
+    ids or None, at ``size`` (W, H; default the arrays'). The frames are the ones a folder of the same maps as PNGs
+    would give (the app's edited label volume goes to the engine this way, without files)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 3 or not labels.shape[0] or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{description}: label maps must be a non-empty (frames, height, width) integer array, "
+                        f"got {labels.shape} {labels.dtype}")
+    if instances is not None:
+        instances = np.asarray(instances)
+        if instances.shape != labels.shape or not np.issubdtype(instances.dtype, np.integer):
+            raise UserError(f"{description}: instance maps must be an integer array shaped like the label maps "
+                            f"{labels.shape}, got {instances.shape} {instances.dtype}")
+    if int(labels.min()) < 0 or int(labels.max()) >= label_set.num_classes:
+        try:
+            check_label_ids(labels, label_set)
+        except ValueError as e:
+            raise UserError(f"{description}: {e}") from None
+    if not (np.isfinite(fps) and fps > 0):
+        raise UserError(f"{description}: the frame rate must be positive, got {fps}")
+    source = (labels.shape[2], labels.shape[1])
+    out = tuple(size) if size else source
+
+    def reader() -> Iterator[dict]:
+        for i in range(labels.shape[0]):
+            yield _to_item(labels[i].astype(np.uint8), None if instances is None else instances[i], None, "street",
+                           out)
+
+    return InputClip("street", out, float(fps), labels.shape[0], description, reader, _size_warning(source, out))
+
+
 def _label_video(path: Path, label_set: LabelSet, size, frames, fps) -> InputClip:
     stream = open_video(path, fps)
     start, stop = resolve_range(frames, stream.num_frames)
