@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from v2v.dataset_format import list_frames
+from v2v.frame_files import list_frames
 from v2v.errors import UserError
 from v2v.inputs.clip import PaletteSnapper, read_instance_png, read_label_png
 from v2v.labels import CITYSCAPES

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from .errors import UserError
+from .frame_files import list_frames
 from .labels import BUILTIN
 
 FORMAT = "v2v-dataset"
@@ -383,17 +384,6 @@ def _image_size(path: Path) -> tuple[int, int]:
             return im.size
     except OSError as e:
         raise UserError(f"cannot read image {path}: {e}") from None
-
-
-def natural_key(path: Path) -> list:
-    """Sort key that orders 'frame_9.png' before 'frame_10.png' (digit runs compare as numbers)."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
-
-
-def list_frames(folder: Path, exts: tuple[str, ...]) -> list[Path]:
-    """Files of ``folder`` with one of ``exts`` (lower case, with dot), hidden files skipped, in natural order."""
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")),
-                  key=natural_key)
 
 
 def open_dataset(path: str | Path, split: str | None = None) -> DatasetIndex:

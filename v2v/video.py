@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 
-from .dataset_format import list_frames
+from .frame_files import list_frames
 from .errors import UserError
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg", ".ogv", ".gif")

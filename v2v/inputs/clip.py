@@ -36,7 +36,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..dataset_format import list_frames, open_dataset
+from ..dataset_format import open_dataset
+from ..frame_files import list_frames
 from ..errors import UserError
 from ..labels import CITYSCAPES, LabelSet, canonical_color_ids, check_label_ids
 from ..video import FRAME_EXTS, VIDEO_EXTS, open_video

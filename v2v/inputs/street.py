@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 
 from ..config import check_size
-from ..dataset_format import IMAGE_EXTS, DatasetWriter, Sequence, list_frames, open_dataset
+from ..dataset_format import IMAGE_EXTS, DatasetWriter, Sequence, open_dataset
+from ..frame_files import list_frames
 from ..errors import UserError
 from ..flow import ground_truth_flow
 from ..labels import CITYSCAPES, check_label_ids, decolorize
