@@ -153,3 +153,24 @@ def test_evaluate_cli_reports_kid_at_the_models_size(wheel, tmp_path):
     r = subprocess.run([sys.executable, "-m", "v2v", "evaluate", "--checkpoint", str(tmp_path / "m"), "--dataset",
                         str(ds), "--kid-reference", "seq0042"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "sequence 'seq0042' is not in" in r.stderr
+
+
+def test_scenes_benchmark_scores_scene_and_real_label_outputs(wheel, tmp_path):
+    """python -m v2v.bench scenes: KID of a model's outputs on procedural scenes and on the held-out labels,
+    against the held-out real frames, with the other sequences' real frames as the bar."""
+    from v2v.checkpoint import export_model
+    from v2v.nn.build import build_generators
+    from v2v.presets import model_preset
+
+    ds = make_street_dataset(tmp_path / "ds", frames=4, size=(64, 32), sequences=("seqA", "seqB"))
+    cfg = model_preset("street_256", TINY)
+    export_model(tmp_path / "m", cfg, build_generators(cfg), meta={"size": [64, 32]})
+    r = subprocess.run([sys.executable, "-m", "v2v.bench", "scenes", "--checkpoint", str(tmp_path / "m"),
+                        "--dataset", str(ds), "--sequence", "seqA", "--seeds", "1", "--frames", "4", "--json"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["size"] == [64, 32] and result["seeds"] == [1]
+    for key in ("kid_x1000_scenes", "kid_x1000_real_labels", "kid_x1000_other_real"):
+        assert np.isfinite(result[key])
+    assert result["kid_x1000_other_real"] < result["kid_x1000_real_labels"]  # an untrained model is far from real

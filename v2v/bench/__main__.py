@@ -1,4 +1,4 @@
-"""``python -m v2v.bench generator|stream|train|predict|reroll ...``: each benchmark is a module of this package
+"""``python -m v2v.bench generator|stream|train|predict|reroll|server|scenes ...``: each benchmark is a module of this package
 with register/run."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ["generator", "stream", "train", "predict", "reroll", "server"]
+BENCHMARKS = ["generator", "stream", "train", "predict", "reroll", "server", "scenes"]
 
 
 def main(argv=None) -> int:
