@@ -1,5 +1,5 @@
-"""``python -m v2v.bench generator|stream|train|predict|reroll|server|scenes ...``: each benchmark is a module of this package
-with register/run."""
+"""``python -m v2v.bench NAME ...`` (NAME: one of BENCHMARKS): each benchmark is a module of this package with
+register/run."""
 from __future__ import annotations
 
 import argparse
