@@ -5,8 +5,8 @@ Synthesises the input twice at the model's size, once as it is and once with one
 ``--color``), and compares the two videos in grey levels (0..255, mean over RGB): ``inside`` is the mean absolute
 change over the track's pixels, ``outside`` over every pixel beyond the track grown by ``--margin`` pixels (the
 few pixels at an object's border belong to neither: the generators draw an edge across it), ``ratio`` is
-inside / outside (None when nothing outside changed). Tracks are the ids ``v2v style tracks`` lists; ``largest-car`` picks the car with the most
-pixels, ``road`` the road's stuff track.
+inside / outside (None when nothing outside changed). Tracks are the ids ``v2v style tracks`` lists;
+``largest-car`` picks the car with the most pixels, ``road`` the road's stuff track.
 """
 from __future__ import annotations
 
