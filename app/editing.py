@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from v2v import edits
 from v2v.errors import UserError
 from v2v.labels import CITYSCAPES, LabelSet, canonical_color_ids, colorize, decolorize
 
@@ -30,8 +31,6 @@ SNAP_DISTANCE = 160.0  # RGB distance; painted colours farther than this from ev
 PURE_DISTANCE = 12.0  # painted pixels this close to their brush colour are clean stroke pixels
 THINGS = np.zeros(256, bool)
 THINGS[list(CITYSCAPES.foreground)] = True
-ALIASES = {"tree": "vegetation", "trees": "vegetation", "grass": "terrain", "pedestrian": "person",
-           "people": "person", "cars": "car", "street": "road", "houses": "building", "house": "building"}
 # Classes offered in the UI (one per palette colour; the black "void" classes collapse into "unlabeled").
 PAINT_CLASSES = [int(i) for i in canonical_color_ids(CITYSCAPES)]
 # Brush colours: the common classes (rare ones whose colours nearly repeat others — caravan, trailer, train —
@@ -44,18 +43,8 @@ BRUSH_SET = LabelSet(name="brush", encoding="onehot", names=tuple(CITYSCAPES.nam
 
 
 def class_id(name: str | int) -> int:
-    """A Cityscapes class from its name (or an alias such as "tree", or the id as text)."""
-    if isinstance(name, (int, np.integer)):
-        if not 0 <= int(name) < CITYSCAPES.num_classes:
-            raise UserError(f"class id {name} is not a Cityscapes labelId (0..{CITYSCAPES.num_classes - 1})")
-        return int(name)
-    key = str(name).strip().lower()
-    key = ALIASES.get(key, key)
-    try:
-        return CITYSCAPES.id_of(key)
-    except ValueError:
-        raise UserError(f"unknown class {name!r}; use a Cityscapes class name such as vegetation, building, car, "
-                        "road, sky") from None
+    """A Cityscapes class from its name (or an alias such as "tree", or the id): :func:`v2v.edits.class_id`."""
+    return edits.class_id(CITYSCAPES, name)
 
 
 def class_name(cid: int) -> str:
@@ -63,20 +52,8 @@ def class_name(cid: int) -> str:
 
 
 def parse_relabel(text: str | None) -> list[tuple[int, int]]:
-    """"vegetation->building, car->truck" (also "=>", ":" or " to ") -> [(21, 11), (26, 27)]."""
-    pairs = []
-    for part in (text or "").replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        for sep in ("->", "=>", ":", " to "):
-            if sep in part:
-                a, b = part.split(sep, 1)
-                pairs.append((class_id(a), class_id(b)))
-                break
-        else:
-            raise UserError(f"relabel {part!r} must look like 'vegetation->building'")
-    return pairs
+    """"vegetation->building, car=truck" -> [(21, 11), (26, 27)]: the one syntax of :mod:`v2v.edits`."""
+    return edits.parse_relabel(text, CITYSCAPES)
 
 
 def _range(frames: tuple[int, int] | None, n: int) -> range:

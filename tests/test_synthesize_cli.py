@@ -46,7 +46,7 @@ def test_size_option_resizes(setup, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--size", "100x60"], "nearest valid size: 96x64"),
     (["--relabel", "forest=building"], "unknown class 'forest'"),
-    (["--relabel", "vegetation"], "must look like FROM=TO"),
+    (["--relabel", "vegetation"], "must look like vegetation->building"),
     (["--frames", "9:12"], "selects no frames"),
 ])
 def test_bad_options_exit_2_and_write_nothing(setup, tmp_path, capsys, extra, message):

@@ -27,6 +27,7 @@ import torch
 
 from .checkpoint import load_model
 from .config import ModelConfig, check_size
+from .edits import class_id
 from .errors import UserError
 from .inputs.clip import InputClip, open_input, street_clip
 from .labels import LabelSet
@@ -49,24 +50,13 @@ def model_kind(cfg: ModelConfig) -> str:
     return "street" if ls.encoding == "onehot" else ("pose" if ls.image_channels == 3 else "face")
 
 
-def _class_id(ls: LabelSet, value) -> int:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if not 0 <= int(value) < ls.num_classes:
-            raise UserError(f"label id {value} is not in label set {ls.name!r} (0..{ls.num_classes - 1})")
-        return int(value)
-    try:
-        return ls.id_of(str(value))
-    except ValueError as e:
-        raise UserError(str(e)) from None
-
-
 def resolve_relabel(ls: LabelSet, relabel: dict | None) -> dict[int, int]:
     """{from: to} with class names or ids -> {from_id: to_id}; unknown classes raise UserError."""
     if not relabel:
         return {}
     if ls.encoding != "onehot":
         raise UserError(f"relabelling needs a label set of classes; {ls.name!r} models read images")
-    return {_class_id(ls, a): _class_id(ls, b) for a, b in relabel.items()}
+    return {class_id(ls, a): class_id(ls, b) for a, b in relabel.items()}
 
 
 def _style_module():

@@ -1,7 +1,7 @@
 """``python -m v2v synthesize --checkpoint MODEL --input PATH --output OUT.mp4``: run a model over a conditioning
 clip (see :mod:`v2v.inputs.clip` for the inputs each kind of model takes) and write H.264 video.
 
-Options: ``--relabel FROM=TO`` (class names or ids, repeatable), ``--style-seed N``, ``--reroll ID --reroll-seed M``,
+Options: ``--relabel FROM=TO`` (or FROM->TO; class names, aliases or ids; repeatable), ``--style-seed N``, ``--reroll ID --reroll-seed M``,
 ``--color ID=#rrggbb``, ``--style-spread S``, ``--size WxH`` (default: the size the model was trained at, else the
 input's), ``--device``, ``--precision``, ``--save-extras`` (OUT_flow.mp4, OUT_mask.mp4, OUT_warped.mp4 beside
 OUT), ``--frames A:B``, ``--future N [--future-method flow|copy]`` (street models: N more frames after the input,
@@ -59,14 +59,12 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def parse_relabel(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        a, sep, b = item.partition("=")
-        if not sep or not a.strip() or not b.strip():
-            raise UserError(f"--relabel {item!r} must look like FROM=TO, e.g. vegetation=building")
-        out[a.strip()] = b.strip()
-    return out
+def parse_relabel(items: list[str] | None) -> dict[str, str]:
+    """``--relabel`` values (:mod:`v2v.edits` syntax: FROM=TO or FROM->TO, comma-separated lists too) -> {from: to}
+    as typed; the engine resolves the names against the model's label set."""
+    from ..edits import split_relabel
+
+    return dict(split_relabel(items))
 
 
 def check_output(path: Path) -> None:
