@@ -9,7 +9,7 @@ being made::
      "frames": k, "total": n, "seconds": s, "frames_per_s": f, "stopped": bool, "first": ..., "last": ...}
 
 ``preview`` is True at most every ``preview_every_s`` seconds (and on the last frame): handlers yield to the
-browser only then. Videos are written with :class:`v2v.video.VideoWriter` (temp name, renamed when complete), so a
+browser only then. Videos are written with :class:`v2v.video.VideoSet` (temp names, renamed when all are complete), so a
 stopped or failed job leaves no half-written file; a stopped job keeps the frames made so far when
 ``keep_partial`` is set.
 """
@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from v2v.video import VideoWriter
+from v2v.video import VideoSet
 
 Compose = Callable[[dict], np.ndarray]  # frame dict -> extra picture (e.g. a side-by-side frame)
 
@@ -40,11 +40,9 @@ def synthesize(engine, source, out_dir: Path, stem: str, fps: float, total: int,
     ``out_dir/<stem>.mp4`` (plus ``<stem>_<extra>.mp4`` for each of ``extras`` — "flow", "mask", "warped" — and
     ``<stem>_side_by_side.mp4`` when ``side_by_side`` is given)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    writers: dict[str, VideoWriter] = {"video": VideoWriter(out_dir / f"{stem}.mp4", fps, crf=20)}
-    for name in extras:
-        writers[name] = VideoWriter(out_dir / f"{stem}_{name}.mp4", fps, crf=20)
-    if side_by_side is not None:
-        writers["side_by_side"] = VideoWriter(out_dir / f"{stem}_side_by_side.mp4", fps, crf=20)
+    names = ["video", *extras, *(["side_by_side"] if side_by_side is not None else [])]
+    videos = VideoSet({name: out_dir / (f"{stem}.mp4" if name == "video" else f"{stem}_{name}.mp4")
+                       for name in names}, fps, crf=20)
 
     start = time.perf_counter()
     last_preview = 0.0
@@ -59,11 +57,10 @@ def synthesize(engine, source, out_dir: Path, stem: str, fps: float, total: int,
                 stopped = True
                 break
             image = item["image"]
-            writers["video"].write(image)
-            for name in extras:
-                writers[name].write(item.get(name, _blank_like(image)))
+            pictures = {"video": image, **{name: item.get(name, _blank_like(image)) for name in extras}}
             if side_by_side is not None:
-                writers["side_by_side"].write(side_by_side(item))
+                pictures["side_by_side"] = side_by_side(item)
+            videos.write(pictures)
             done += 1
             if first is None:
                 first = item
@@ -82,19 +79,17 @@ def synthesize(engine, source, out_dir: Path, stem: str, fps: float, total: int,
         else:
             stopped = cancel is not None and cancel.is_set() and done < total
     except BaseException:
-        for w in writers.values():
-            w.abort()
+        videos.abort()
         raise
     finally:
         close = getattr(frames, "close", None)
         if close is not None:
             close()
     paths: dict[str, Path] = {}
-    for name, w in writers.items():
-        if done and (not stopped or keep_partial):
-            paths[name] = w.close()
-        else:
-            w.abort()
+    if done and (not stopped or keep_partial):
+        paths = videos.close()
+    else:
+        videos.abort()
     seconds = time.perf_counter() - start
     yield {"event": "done", "video": paths.pop("video", None), "extras": paths, "frames": done, "total": total,
            "seconds": seconds, "frames_per_s": done / max(seconds, 1e-9), "stopped": stopped,

@@ -130,3 +130,21 @@ def test_frame_folder_natural_order(tmp_path):
     for i in (10, 9, 1):
         cv2.imwrite(str(tmp_path / f"frame_{i}.png"), np.full((4, 4, 3), i, np.uint8))
     assert [int(f[0, 0, 0]) for f in open_video(tmp_path)] == [1, 9, 10]
+
+
+def test_video_set_places_all_videos_or_none(tmp_path):
+    from v2v.video import VideoSet
+
+    frame = np.full((16, 24, 3), 90, np.uint8)
+    paths = {"main": tmp_path / "out.mp4", "flow": tmp_path / "out_flow.mp4"}
+    with VideoSet(paths, 10.0) as videos:
+        for _ in range(3):
+            videos.write({"main": frame, "flow": frame})
+    assert all(p.is_file() for p in paths.values()) and videos.count == 3
+    bad = {"main": tmp_path / "b.mp4", "flow": tmp_path / "b_flow.mp4"}
+    videos = VideoSet(bad, 10.0)
+    videos.write({"main": frame, "flow": frame})
+    with pytest.raises(ValueError, match="the video is 24x16"):
+        videos.write({"main": frame, "flow": frame[:8]})  # a wrong size aborts the whole set
+    assert not any(p.exists() for p in bad.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "out_flow.mp4"]  # no temp files left

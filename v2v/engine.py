@@ -268,33 +268,30 @@ class Engine:
 
         Returns {"output", "extras" ({name: path}), "frames", "seconds", "frames_per_s", "size", "fps",
         "cancelled", "device", "precision", "warnings"}; a cancelled run has "output" None."""
-        from .video import VideoWriter
+        from .video import VideoSet
 
         out = Path(output_mp4)
         paths = {"image": out}
         if save_extras:
             paths.update({k: out.with_name(f"{out.stem}_{k}{out.suffix}") for k in EXTRAS})
         self.check_size(source.size)
-        writers: dict[str, VideoWriter] = {}
         start = time.perf_counter()
-        count = 0
         cancel = kwargs.get("cancel")
+        videos = VideoSet(paths, source.fps, crf=crf)
         try:
-            for name, path in paths.items():
-                writers[name] = VideoWriter(path, source.fps, crf=crf)
             for frame in self.frames(source, extras=save_extras, **kwargs):
-                writers["image"].write(frame["image"])
+                pictures = {"image": frame["image"]}
                 if save_extras:
                     h, w = frame["image"].shape[:2]
-                    writers["flow"].write(frame.get("flow", _blank(h, w, 255)))
-                    writers["mask"].write(frame.get("mask", _blank(h, w, 255)))  # first frames: all hallucinated
-                    writers["warped"].write(frame.get("warped", _blank(h, w, 0)))
-                count += 1
+                    pictures.update(flow=frame.get("flow", _blank(h, w, 255)),
+                                    mask=frame.get("mask", _blank(h, w, 255)),  # first frames: all hallucinated
+                                    warped=frame.get("warped", _blank(h, w, 0)))
+                videos.write(pictures)
+            count = videos.count
             if count == 0 and not (cancel is not None and cancel.is_set()):
                 raise UserError(f"the input has no frames ({source.description})")
         except BaseException:
-            for w in writers.values():
-                w.abort()
+            videos.abort()
             raise
         seconds = time.perf_counter() - start
         report = {"output": None, "extras": {}, "frames": count, "seconds": round(seconds, 3),
@@ -302,23 +299,12 @@ class Engine:
                   "fps": source.fps, "cancelled": False, "device": str(self.device), "precision": self.precision,
                   "warnings": list(source.warnings)}
         if cancel is not None and cancel.is_set():
-            for w in writers.values():
-                w.abort()
+            videos.abort()
             report["cancelled"] = True
             return report
-        placed: list[Path] = []
-        try:  # extras first, the main video last: it appears only when everything else did
-            for name in [*EXTRAS, "image"]:
-                if name in writers:
-                    placed.append(writers[name].close())
-        except BaseException:
-            for w in writers.values():
-                w.abort()
-            for p in placed:
-                p.unlink(missing_ok=True)
-            raise
-        report["output"] = str(paths["image"])
-        report["extras"] = {k: str(v) for k, v in paths.items() if k != "image"}
+        placed = videos.close()  # extras first, the main video last
+        report["output"] = str(placed["image"])
+        report["extras"] = {k: str(v) for k, v in placed.items() if k != "image"}
         return report
 
 

@@ -276,6 +276,65 @@ class VideoWriter:
             self.close()
 
 
+class VideoSet:
+    """Several videos of one job written frame by frame together (the result and its extras: flow, mask, a
+    side-by-side), all or none: ``close()`` moves them into place, the first name last (so the main video appears
+    only when every other did) and takes back the ones already placed if a later one fails; ``abort()`` drops
+    them all. The one way the CLI, the engine and the app write videos."""
+
+    def __init__(self, paths: dict[str, str | Path], fps: float, crf: int = 18):
+        if not paths:
+            raise ValueError("VideoSet needs at least one video")
+        self.writers: dict[str, VideoWriter] = {}
+        try:
+            for name, path in paths.items():
+                self.writers[name] = VideoWriter(path, fps, crf=crf)
+        except BaseException:
+            self.abort()
+            raise
+
+    @property
+    def count(self) -> int:
+        """Frames written to the first video."""
+        return next(iter(self.writers.values())).count
+
+    def write(self, frames: dict[str, np.ndarray]) -> None:
+        """One frame of every video: ``frames`` has a picture for each name."""
+        try:
+            for name, w in self.writers.items():
+                w.write(frames[name])
+        except BaseException:
+            self.abort()
+            raise
+
+    def close(self) -> dict[str, Path]:
+        """Move every video into place; returns {name: path}."""
+        names = list(self.writers)
+        placed: dict[str, Path] = {}
+        try:
+            for name in [*names[1:], names[0]]:
+                placed[name] = self.writers[name].close()
+        except BaseException:
+            self.abort()
+            for path in placed.values():
+                path.unlink(missing_ok=True)
+            raise
+        return {name: placed[name] for name in names}
+
+    def abort(self) -> None:
+        for w in self.writers.values():
+            w.abort()
+
+    def __enter__(self) -> "VideoSet":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
 def write_frames(folder: str | Path, frames: Iterable[np.ndarray], overwrite: bool = False) -> int:
     """Write RGB frames as ``folder/000000.png`` ...; returns the count. The folder appears complete or not at all;
     an existing non-empty folder is refused unless ``overwrite``."""
