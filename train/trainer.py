@@ -12,12 +12,17 @@ Per step, for a batch of T-frame sequences:
    every generated frame (``loss.style_consistency``: E, frozen, must read back the features given).
 2. The image D update (real vs. every fake of the step).
 3. One update per temporal D scale.
+The generator's loss terms are computed unweighted by one method per group (``_image_terms``,
+``_first_frame_terms``, ``_motion_terms``, ``_temporal_terms``) and scaled by :meth:`Trainer.loss_weights`, the one
+place that pairs each logged name with its weight; ``update_generator``, ``update_image_D`` and
+``update_temporal_D`` are the three updates, in that order.
 Every optimiser is Adam and follows the same constant-then-linear-decay schedule.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import re
 import warnings
 
 import torch
@@ -275,117 +280,176 @@ class Trainer:
         else:
             opt.step()
 
-    def train_step(self, batch: dict) -> dict:
-        cfg, mcfg, w = self.cfg, self.mcfg, self.cfg.loss
-        L = mcfg.n_past_frames
-        n_active = schedule.active_scales(cfg.schedule, self.step, mcfg.n_scales)
-        n_frozen = schedule.frozen_scales(cfg.schedule, self.step, mcfg.n_scales)
-        self.G.train()
-        self.D.train()
-        logs: dict[str, float] = {}
+    # ------------------------------------------------------------------------------------------------ losses
+    def _image_terms(self, step: dict) -> dict:
+        """The sequential generator's frames (and its hallucinated image h) against the image D, the perceptual
+        network and the real frames."""
+        cfg = self.cfg
+        cond, real, fake = step["cond"], step["real"], step["fake"]
+        with torch.no_grad():
+            d_real = self._d_image(cond, real)
+        values = {}
+        d_fake = self._d_image(cond, fake)
+        values["G_GAN"] = gan_loss(d_fake["predictions"], True, cfg.gan_mode, False)
+        values["G_FM"] = feature_matching_loss(d_fake["features"], d_real["features"])
+        if step["raw"] is not None:
+            d_raw = self._d_image(cond, step["raw"])
+            values["G_GAN_raw"] = gan_loss(d_raw["predictions"], True, cfg.gan_mode, False)
+            values["G_FM_raw"] = feature_matching_loss(d_raw["features"], d_real["features"])
+        if self.perceptual is not None:
+            values["G_Perceptual"] = self.perceptual(fake, real)
+        if cfg.loss.image_l1:
+            values["G_L1"] = F.l1_loss(fake.float(), real.float())
+        return values
 
-        # ---- generator update
-        self.D.requires_grad_(False)
-        with self.autocast():
-            x = self.prepare(batch, n_active)
-            if x["T"] <= L:
-                raise ValueError(f"training sequences need more than L={L} frames, got {x['T']}")
-            gen = self.generate(x, n_active, n_frozen)
-            outs, first = gen["outs"], gen["first"]
-            cond = torch.cat(x["enc"][L:], 0)
-            real = torch.cat(x["real"][L:], 0)
-            fake = torch.cat([o["image"] for o in outs], 0)
+    def _first_frame_terms(self, x: dict, first: torch.Tensor) -> dict:
+        """The first-frame generator's frame 0 against the image D, the perceptual network and the real frame."""
+        cfg = self.cfg
+        with torch.no_grad():
+            d_real0 = self._d_image(x["enc"][0], x["real"][0])
+        d_first = self._d_image(x["enc"][0], first)
+        values = {"F_GAN": gan_loss(d_first["predictions"], True, cfg.gan_mode, False),
+                  "F_FM": feature_matching_loss(d_first["features"], d_real0["features"])}
+        if self.perceptual is not None:
+            values["F_Perceptual"] = self.perceptual(first, x["real"][0])
+        if cfg.loss.first_frame_l1:
+            values["F_L1"] = F.l1_loss(first.float(), x["real"][0].float())
+        return values
+
+    def _motion_terms(self, x: dict, gen: dict, step: dict) -> dict:
+        """Flow and occlusion mask against the ground-truth flow, and the output's temporal consistency."""
+        L, outs = self.mcfg.n_past_frames, gen["outs"]
+        gt_flow = torch.cat(x["flow"][L:], 0)
+        conf = torch.cat(x["conf"][L:], 0)
+        prev_real = torch.cat(x["real"][L - 1:-1], 0)
+        prev_fake = torch.cat([gen["history_start"]] + [o["image"] for o in outs[:-1]], 0)
+        values = {}
+        if self.mcfg.use_flow:
+            flow = torch.cat([o["flow"] for o in outs], 0)
+            mask = torch.cat([o["mask"] for o in outs], 0)
+            values["F_Flow"] = flow_loss(flow, gt_flow, conf)
+            values["F_Warp"] = flow_warp_loss(flow, prev_real, step["real"], conf)
+            values["W_mask"] = mask_regularizer(mask, conf)
+        values["G_Warp"] = temporal_warp_loss(step["fake"], prev_fake, gt_flow, conf)
+        return values
+
+    def _temporal_terms(self, windows: list[dict]) -> dict:
+        """Every temporal scale whose window fits: the generated K-frame windows against its temporal D."""
+        values = {}
+        for win in windows:
+            s = win["scale"]
             with torch.no_grad():
-                d_real = self._d_image(cond, real)
-            terms = {}
-            d_fake = self._d_image(cond, fake)
-            terms["G_GAN"] = gan_loss(d_fake["predictions"], True, cfg.gan_mode, False) * w.gan
-            terms["G_FM"] = feature_matching_loss(d_fake["features"], d_real["features"]) * w.feature_matching
-            if cfg.raw_image_losses and mcfg.use_flow:
-                raw = torch.cat([o["raw_image"] for o in outs], 0)
-                d_raw = self._d_image(cond, raw)
-                terms["G_GAN_raw"] = gan_loss(d_raw["predictions"], True, cfg.gan_mode, False) * w.gan
-                terms["G_FM_raw"] = feature_matching_loss(d_raw["features"], d_real["features"]) * w.feature_matching
-            if self.perceptual is not None:
-                terms["G_Perceptual"] = self.perceptual(fake, real) * w.perceptual.weight
-            if w.image_l1:
-                terms["G_L1"] = F.l1_loss(fake.float(), real.float()) * w.image_l1
+                dt_real = self.D["temporal"](s, win["real"], win["flows"])
+            dt_fake = self.D["temporal"](s, win["fake"], win["flows"])
+            values[f"T{s}_GAN"] = gan_loss(dt_fake["predictions"], True, self.cfg.gan_mode, False)
+            values[f"T{s}_FM"] = feature_matching_loss(dt_fake["features"], dt_real["features"])
+        return values
+
+    def loss_weights(self) -> dict[str, float]:
+        """The generator update's loss terms, declared once: logged name -> the weight its value is scaled by
+        (temporal terms under ``T_GAN``/``T_FM`` for every scale ``T{s}_...``; the style terms, E_color and
+        G_style, are weighted in :meth:`_style_terms`)."""
+        w, mcfg = self.cfg.loss, self.mcfg
+        return {
+            "G_GAN": w.gan, "G_FM": w.feature_matching,  # the output frames vs the image D
+            "G_GAN_raw": w.gan, "G_FM_raw": w.feature_matching,  # the hallucinated image h vs the image D
+            "G_Perceptual": w.perceptual.weight, "G_L1": w.image_l1,
+            "F_GAN": w.gan, "F_FM": w.feature_matching, "F_Perceptual": w.perceptual.weight,  # the first frame
+            "F_L1": w.first_frame_l1,
+            "F_Flow": w.flow / 2 ** (mcfg.n_scales - 1), "F_Warp": w.flow_warp, "W_mask": w.mask,
+            "G_Warp": w.temporal_warp,
+            "T_GAN": w.temporal_gan, "T_FM": w.feature_matching * w.temporal_gan,
+        }
+
+    def _weighted(self, values: dict) -> dict:
+        weights = self.loss_weights()
+        return {name: value * weights[re.sub(r"^T\d+_", "T_", name)] for name, value in values.items()}
+
+    # ------------------------------------------------------------------------------------------------ updates
+    def update_generator(self, x: dict, gen: dict, windows: list[dict], step: dict) -> dict:
+        """One Adam step of the generators (and E) on every declared term; returns the weighted terms."""
+        L = self.mcfg.n_past_frames
+        with self.autocast():
+            values = self._image_terms(step)
+            first = gen["first"]
             if first is not None:
-                with torch.no_grad():
-                    d_real0 = self._d_image(x["enc"][0], x["real"][0])
-                d_first = self._d_image(x["enc"][0], first)
-                terms["F_GAN"] = gan_loss(d_first["predictions"], True, cfg.gan_mode, False) * w.gan
-                terms["F_FM"] = feature_matching_loss(d_first["features"], d_real0["features"]) * w.feature_matching
-                if self.perceptual is not None:
-                    terms["F_Perceptual"] = self.perceptual(first, x["real"][0]) * w.perceptual.weight
-                if w.first_frame_l1:
-                    terms["F_L1"] = F.l1_loss(first.float(), x["real"][0].float()) * w.first_frame_l1
-            terms.update(self._style_terms(x, ([first] if first is not None else []) + [fake],
+                values.update(self._first_frame_terms(x, first))
+            terms = self._weighted(values)
+            terms.update(self._style_terms(x, ([first] if first is not None else []) + [step["fake"]],
                                            ([0] if first is not None else []) + list(range(L, x["T"]))))
-            gt_flow = torch.cat(x["flow"][L:], 0)
-            conf = torch.cat(x["conf"][L:], 0)
-            prev_real = torch.cat(x["real"][L - 1:-1], 0)
-            prev_fake = torch.cat([gen["history_start"]] + [o["image"] for o in outs[:-1]], 0)
-            if mcfg.use_flow:
-                flow = torch.cat([o["flow"] for o in outs], 0)
-                mask = torch.cat([o["mask"] for o in outs], 0)
-                terms["F_Flow"] = flow_loss(flow, gt_flow, conf) * w.flow / 2 ** (mcfg.n_scales - 1)
-                terms["F_Warp"] = flow_warp_loss(flow, prev_real, real, conf) * w.flow_warp
-                terms["W_mask"] = mask_regularizer(mask, conf) * w.mask
-            terms["G_Warp"] = temporal_warp_loss(fake, prev_fake, gt_flow, conf) * w.temporal_warp
-            windows = self._temporal_windows(x, [o["image"] for o in outs], L)
-            for win in windows:
-                s = win["scale"]
-                with torch.no_grad():
-                    dt_real = self.D["temporal"](s, win["real"], win["flows"])
-                dt_fake = self.D["temporal"](s, win["fake"], win["flows"])
-                terms[f"T{s}_GAN"] = gan_loss(dt_fake["predictions"], True, cfg.gan_mode, False) * w.temporal_gan
-                terms[f"T{s}_FM"] = (feature_matching_loss(dt_fake["features"], dt_real["features"])
-                                     * w.feature_matching * w.temporal_gan)
+            terms.update(self._weighted(self._motion_terms(x, gen, step)))
+            terms.update(self._weighted(self._temporal_terms(windows)))
             g_loss = sum(terms.values())
         self.opt_G.zero_grad(set_to_none=True)
         self._backward(g_loss, self.G.parameters())
         self._opt_step(self.opt_G)
         if self.G_ema is not None:
             self.update_ema()
-        logs.update({k: float(v.detach()) for k, v in terms.items()})
+        logs = {k: float(v.detach()) for k, v in terms.items()}
         logs["G_total"] = float(g_loss.detach())
+        return logs
 
-        # ---- image D update
-        self.D.requires_grad_(True)
-        fakes_d = [fake.detach()]
-        conds_d = [cond]
-        if cfg.raw_image_losses and mcfg.use_flow:
-            fakes_d.append(raw.detach())
-            conds_d.append(cond)
+    def update_image_D(self, x: dict, gen: dict, step: dict) -> float:
+        """One step of the image D: real frames against every fake of the step (outputs, h, first frame)."""
+        first, cond = gen["first"], step["cond"]
+        fakes, conds = [step["fake"].detach()], [cond]
+        if step["raw"] is not None:
+            fakes.append(step["raw"].detach())
+            conds.append(cond)
         if first is not None:
-            fakes_d.append(first.detach())
-            conds_d.append(x["enc"][0])
+            fakes.append(first.detach())
+            conds.append(x["enc"][0])
         with self.autocast():
-            d_fake = self._d_image(torch.cat(conds_d, 0), torch.cat(fakes_d, 0))
-            reals = [real] + ([x["real"][0]] if first is not None else [])
+            d_fake = self._d_image(torch.cat(conds, 0), torch.cat(fakes, 0))
+            reals = [step["real"]] + ([x["real"][0]] if first is not None else [])
             d_real = self._d_image(torch.cat([cond] + ([x["enc"][0]] if first is not None else []), 0),
                                    torch.cat(reals, 0))
-            d_loss = 0.5 * (gan_loss(d_fake["predictions"], False, cfg.gan_mode)
-                            + gan_loss(d_real["predictions"], True, cfg.gan_mode))
+            d_loss = 0.5 * (gan_loss(d_fake["predictions"], False, self.cfg.gan_mode)
+                            + gan_loss(d_real["predictions"], True, self.cfg.gan_mode))
         self.opt_D.zero_grad(set_to_none=True)
         self._backward(d_loss, self.D["image"].parameters())
         self._opt_step(self.opt_D)
-        logs["D_image"] = float(d_loss.detach())
+        return float(d_loss.detach())
 
-        # ---- temporal D updates, one per temporal scale
+    def update_temporal_D(self, win: dict) -> float:
+        """One step of the temporal D of ``win``'s scale: real windows against the generated ones."""
+        s = win["scale"]
+        with self.autocast():
+            dt_fake = self.D["temporal"](s, win["fake"].detach(), win["flows"])
+            dt_real = self.D["temporal"](s, win["real"], win["flows"])
+            dt_loss = 0.5 * (gan_loss(dt_fake["predictions"], False, self.cfg.gan_mode)
+                             + gan_loss(dt_real["predictions"], True, self.cfg.gan_mode))
+        opt = self.opt_DT[s]
+        opt.zero_grad(set_to_none=True)
+        self._backward(dt_loss, self.D["temporal"].nets[s].parameters())
+        self._opt_step(opt)
+        return float(dt_loss.detach())
+
+    def train_step(self, batch: dict) -> dict:
+        cfg, mcfg = self.cfg, self.mcfg
+        L = mcfg.n_past_frames
+        n_active = schedule.active_scales(cfg.schedule, self.step, mcfg.n_scales)
+        n_frozen = schedule.frozen_scales(cfg.schedule, self.step, mcfg.n_scales)
+        self.G.train()
+        self.D.train()
+
+        self.D.requires_grad_(False)
+        with self.autocast():
+            x = self.prepare(batch, n_active)
+            if x["T"] <= L:
+                raise ValueError(f"training sequences need more than L={L} frames, got {x['T']}")
+            gen = self.generate(x, n_active, n_frozen)
+            outs = gen["outs"]
+            step = {"cond": torch.cat(x["enc"][L:], 0), "real": torch.cat(x["real"][L:], 0),
+                    "fake": torch.cat([o["image"] for o in outs], 0),
+                    "raw": torch.cat([o["raw_image"] for o in outs], 0)
+                    if cfg.raw_image_losses and mcfg.use_flow else None}
+            windows = self._temporal_windows(x, [o["image"] for o in outs], L)
+        logs = self.update_generator(x, gen, windows, step)
+        self.D.requires_grad_(True)
+        logs["D_image"] = self.update_image_D(x, gen, step)
         for win in windows:
-            s = win["scale"]
-            with self.autocast():
-                dt_fake = self.D["temporal"](s, win["fake"].detach(), win["flows"])
-                dt_real = self.D["temporal"](s, win["real"], win["flows"])
-                dt_loss = 0.5 * (gan_loss(dt_fake["predictions"], False, cfg.gan_mode)
-                                 + gan_loss(dt_real["predictions"], True, cfg.gan_mode))
-            opt = self.opt_DT[s]
-            opt.zero_grad(set_to_none=True)
-            self._backward(dt_loss, self.D["temporal"].nets[s].parameters())
-            self._opt_step(opt)
-            logs[f"D_T{s}"] = float(dt_loss.detach())
+            logs[f"D_T{win['scale']}"] = self.update_temporal_D(win)
 
         if self.scaler:
             self.scaler.update()
@@ -395,5 +459,5 @@ class Trainer:
                 sch.step()
         self.step += 1
         logs.update(lr=self.opt_G.param_groups[0]["lr"], frames=x["T"], scales=n_active, frozen=n_frozen)
-        self._last = {"x": x, "outs": outs, "first": first}
+        self._last = {"x": x, "outs": outs, "first": gen["first"]}
         return logs

@@ -240,3 +240,24 @@ def test_batched_label_branches_give_the_frame_by_frame_result(dataset, tmp_path
     assert grads_a.keys() == grads_b.keys()
     for k in grads_a:
         assert torch.allclose(grads_a[k], grads_b[k], atol=1e-5, rtol=1e-3), k
+
+
+def test_every_logged_generator_term_is_declared_with_its_weight(dataset, tmp_path):
+    """Trainer.loss_weights is the one table of the generator's terms: every G-side name a step logs is in it
+    (T{s}_ names under T_), or is a style term, and each logged value is the weight times the unweighted term."""
+    import re
+
+    from train.cli import Run
+    from train.config import load_config
+
+    cfg = load_config(CONFIG, [f"data.root={dataset}", f"out_dir={tmp_path / 'w'}", "threads=1", "sample_every=0",
+                               "schedule.n_frames_start=6", "schedule.n_frames_max=6", "loss.image_l1=3"])
+    run = Run(cfg, resume=False)
+    tr = run.trainer
+    logs = tr.train_step(next(run.batches()))
+    weights = tr.loss_weights()
+    terms = [k for k in logs if k not in ("G_total", "lr", "frames", "scales", "frozen") and not k.startswith("D_")]
+    assert {"G_GAN", "G_L1", "F_Flow", "T0_GAN", "T0_FM"} <= set(terms)
+    for name in terms:
+        assert re.sub(r"^T\d+_", "T_", name) in weights or name in ("E_color", "G_style"), name
+    assert weights["G_L1"] == 3 and abs(sum(logs[k] for k in terms) - logs["G_total"]) < 1e-4 * abs(logs["G_total"])
