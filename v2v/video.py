@@ -181,7 +181,21 @@ def even_pad(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
-class VideoWriter:
+class _AllOrNothing:
+    """``with`` support for writers whose output appears on ``close()`` and is dropped by ``abort()``: closed when
+    the block ends normally, aborted when it raises."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+class VideoWriter(_AllOrNothing):
     """H.264 writer: ``with VideoWriter("out.mp4", fps=25) as w: w.write(rgb)``.
 
     Frames are RGB uint8 (H, W, 3), all of the size of the first; odd sizes are padded to even by replicating the
@@ -266,17 +280,9 @@ class VideoWriter:
             pass
         self.tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "VideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
 
 
-class VideoSet:
+class VideoSet(_AllOrNothing):
     """Several videos of one job written frame by frame together (the result and its extras: flow, mask, a
     side-by-side), all or none: ``close()`` moves them into place, the first name last (so the main video appears
     only when every other did) and takes back the ones already placed if a later one fails; ``abort()`` drops
@@ -324,15 +330,6 @@ class VideoSet:
     def abort(self) -> None:
         for w in self.writers.values():
             w.abort()
-
-    def __enter__(self) -> "VideoSet":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
 
 
 def write_frames(folder: str | Path, frames: Iterable[np.ndarray], overwrite: bool = False) -> int:
