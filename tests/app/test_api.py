@@ -245,7 +245,7 @@ def test_relabel_format_errors_arrive_readable(client):
     """Messages are plain text: API clients must not get HTML entities ("vegetation-&gt;building")."""
     with pytest.raises(AppError) as err:
         client.predict("street_scene_1", None, None, "vegetation building", 0, "", api_name="/synthesize_street")
-    assert "relabel 'vegetation building' must look like 'vegetation->building'" in str(err.value)
+    assert "relabel 'vegetation building' must look like vegetation->building" in str(err.value)
     assert "&gt;" not in str(err.value)
 
 
