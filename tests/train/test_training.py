@@ -154,6 +154,7 @@ def test_time_budget_stops_validates_and_exports(dataset, tmp_path):
                    "sample_every=0", "data.val_sequences=[seqB]", "data.val_frames=4"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "time budget spent" in r.stdout and "validation at step" in r.stdout
+    assert "mask_mean=" in r.stdout and "flow_px=" in r.stdout  # the copying-generator signal is logged
     meta = json.loads((out / "export" / "config.json").read_text())["meta"]
     assert 0 < meta["training"]["steps"] < 100000 and meta["training"]["hours"] > 0
     r = run_train(["--time-budget", "soon", f"data.root={dataset}", f"out_dir={tmp_path / 'x'}"])
