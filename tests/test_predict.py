@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from test_engine import label_folder, tiny_model
+from test_synthesize_cli import run as synthesize, setup  # noqa: F401 (setup: the CLI tests' tiny model fixture)
 from v2v.cli import main
 from v2v.errors import UserError
 from v2v.inputs.clip import open_input
@@ -189,20 +189,9 @@ def test_with_future_continues_a_clip_without_instances():
     assert car[30, 10 + 2 * 3 + 6: 10 + 2 * 3 + 30].all() and not car[30, : 10 + 2 * 3 + 5].any()
 
 
-@pytest.fixture(scope="module")
-def street(tmp_path_factory):
-    root = tmp_path_factory.mktemp("future")
-    return {"model": tiny_model(root / "model"), "labels": label_folder(root / "scene")}
-
-
-def synthesize(street, out, *extra):
-    return main(["synthesize", "--checkpoint", str(street["model"]), "--input", str(street["labels"]),
-                 "--output", str(out), "--precision", "fp32", *extra])
-
-
-def test_synthesize_future_appends_predicted_frames(street, tmp_path, capsys):
+def test_synthesize_future_appends_predicted_frames(setup, tmp_path, capsys):
     out = tmp_path / "out.mp4"
-    assert synthesize(street, out, "--future", "3", "--json") == 0
+    assert synthesize(setup, out, "--future", "3", "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["frames"] == 8 and report["predicted"] == {"frames": 3, "method": "flow"}
     with av.open(str(out)) as c:
@@ -215,8 +204,8 @@ def test_synthesize_future_appends_predicted_frames(street, tmp_path, capsys):
     (["--future-method", "copy"], "--future-method goes with --future N"),
     (["--future", "2", "--frames", "0:1"], "'flow' needs at least 2 input frames, the input has 1"),
 ])
-def test_synthesize_future_bad_options(street, tmp_path, capsys, extra, message):
-    assert synthesize(street, tmp_path / "out.mp4", *extra) == 2
+def test_synthesize_future_bad_options(setup, tmp_path, capsys, extra, message):
+    assert synthesize(setup, tmp_path / "out.mp4", *extra) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
