@@ -9,8 +9,8 @@ being made::
      "frames": k, "total": n, "seconds": s, "frames_per_s": f, "stopped": bool, "first": ..., "last": ...}
 
 ``preview`` is True at most every ``preview_every_s`` seconds (and on the last frame): handlers yield to the
-browser only then. Videos are written with :class:`v2v.video.VideoSet` (temp names, renamed when all are complete), so a
-stopped or failed job leaves no half-written file; a stopped job keeps the frames made so far when
+browser only then. Videos are written with :class:`v2v.video.VideoSet` (temp names, renamed when all are
+complete), so a stopped or failed job leaves no half-written file; a stopped job keeps the frames made so far when
 ``keep_partial`` is set.
 """
 from __future__ import annotations

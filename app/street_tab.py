@@ -153,16 +153,16 @@ def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limit
                         "(fit them with `python -m v2v style fit`)")
     observed = min(vol.num_frames, limits.max_frames - future)
     total = observed + future
-    start = vol.num_frames - observed if future else 0  # the volume's frame the video starts at
+    # the volume's frame the video starts at: a continuation must follow the volume's real end
+    start = vol.num_frames - observed if future else 0
     if future:
-        cut = observed < vol.num_frames
-        if cut:  # the continuation must follow the volume's real end
-            vol = LabelVolume(vol.labels[-observed:], vol.instances[-observed:], vol.fps, vol.name)
         predicted = f"{future} frames predicted past the last label frame"
-        note = f" (the last {observed} label frames, the frame limit, then {predicted})" if cut else f" ({predicted})"
+        note = (f" (the last {observed} label frames, the frame limit, then {predicted})"
+                if observed < vol.num_frames else f" ({predicted})")
     else:
         note = "" if total == vol.num_frames else f" (the first {total} of {vol.num_frames} frames: the frame limit)"
-    source = engine.open_arrays(vol.labels[:observed], vol.instances[:observed], vol.fps, size=vol.size)
+    kept = slice(start, start + observed)
+    source = engine.open_arrays(vol.labels[kept], vol.instances[kept], vol.fps, size=vol.size)
     if future:
         from v2v.predict.clip import with_future
 

@@ -250,7 +250,8 @@ class Engine:
                 features = sampler.features(labels, instances, index)
             out = synth.step(labels, instances, mask, features)
             if plain is not None:
-                plain.step(labels, instances, mask, plain_sampler.features(labels, instances, index))
+                plain.step(labels, instances, mask, plain_sampler.feature_map(labels, sampler.track_map,
+                                                                              sampler.tracker.tracks))
                 out["image"] = synth.blend_last(plain, edit_weight(sampler.track_map, local))
             frame = {"index": index, "image": image_to_uint8(out["image"]), "labels_color": self._labels_color(labels)}
             if extras and "flow" in out:

@@ -644,13 +644,18 @@ class StyleSampler:
     def features(self, labels: torch.Tensor, instances: torch.Tensor | None = None, index: int = 0) -> torch.Tensor:
         if index == 0 and self.tracker.frames:
             self.reset()
+        self.track_map = self.tracker.update(_as_map(labels), instances, index)  # also read by v2v.local_edit
+        return self.feature_map(labels, self.track_map, self.tracker.tracks)
+
+    def feature_map(self, labels: torch.Tensor, track_map: np.ndarray, tracks: dict) -> torch.Tensor:
+        """The (1, feat_nc, H, W) features of a frame already tracked — by this sampler's :meth:`features`, or by
+        another sampler on the same video (``track_map`` and its ``tracks``), so a second request needs no second
+        tracking pass."""
         lab = _as_map(labels)
         if self.request.from_image is not None and self._image_means is None:
             self._image_means = self._encode_image(lab)
-        track_map = self.tracker.update(lab, instances, index)
-        self.track_map = track_map  # the last frame's tracks, for v2v.local_edit
         tids, inv, _ = unique_inverse(track_map)
-        table = np.stack([self.vector(int(t), self.tracker.tracks[int(t)]["class_id"]) for t in tids]) \
+        table = np.stack([self.vector(int(t), tracks[int(t)]["class_id"]) for t in tids]) \
             if self.feat_nc else np.zeros((len(tids), 0), np.float32)
         out = torch.from_numpy(table[inv.reshape(-1)].reshape(*lab.shape, self.feat_nc)).permute(2, 0, 1)[None]
         device = labels.device if isinstance(labels, torch.Tensor) else "cpu"

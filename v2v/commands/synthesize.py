@@ -1,12 +1,12 @@
 """``python -m v2v synthesize --checkpoint MODEL --input PATH --output OUT.mp4``: run a model over a conditioning
 clip (see :mod:`v2v.inputs.clip` for the inputs each kind of model takes) and write H.264 video.
 
-Options: ``--relabel FROM=TO`` (or FROM->TO; class names, aliases or ids; repeatable), ``--style-seed N``, ``--reroll ID --reroll-seed M``,
-``--color ID=#rrggbb``, ``--style-spread S``, ``--size WxH`` (default: the size the model was trained at, else the
-input's), ``--device``, ``--precision``, ``--save-extras`` (OUT_flow.mp4, OUT_mask.mp4, OUT_warped.mp4 beside
-OUT), ``--frames A:B``, ``--future N [--future-method flow|copy]`` (street models: N more frames after the input,
-synthesised from label maps predicted by :mod:`v2v.predict` at the size synthesis runs at). Bad input ends with a
-one-line error and exit code 2, and nothing is left at OUT.
+Options: ``--relabel FROM=TO`` (or FROM->TO; class names, aliases or ids; repeatable), ``--style-seed N``,
+``--reroll ID --reroll-seed M``, ``--color ID=#rrggbb``, ``--style-spread S``, ``--size WxH`` (default: the size the
+model was trained at, else the input's), ``--device``, ``--precision``, ``--save-extras`` (OUT_flow.mp4, OUT_mask.mp4,
+OUT_warped.mp4 beside OUT), ``--frames A:B``, ``--future N [--future-method flow|copy]`` (street models: N more frames
+after the input, synthesised from label maps predicted by :mod:`v2v.predict` at the size synthesis runs at). Bad input
+ends with a one-line error and exit code 2, and nothing is left at OUT.
 """
 from __future__ import annotations
 
