@@ -1,7 +1,7 @@
 """Example inputs that ship with the app, all made by the project's own code.
 
 * **Street scenes** — ``assets/examples/street_scene_<seed>/``: procedural label videos written by
-  :func:`v2v.inputs.scene.write_scene` (``labels/`` 8-bit Cityscapes ids, ``instances/`` 16-bit ids,
+  ``python -m v2v scene`` (``labels/`` 8-bit Cityscapes ids, ``instances/`` 16-bit ids,
   ``labels_color.mp4`` preview, ``scene.json``). Regenerate them with ``python -m app.examples``.
 * **Procedural dance** — :func:`dance_keypoints` animates a stick figure (MediaPipe body landmark layout, see
   :mod:`v2v.inputs.pose_render`) that sways, bounces and waves its arms. It needs no video and no pose
@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +31,11 @@ def street_example_dirs() -> dict[str, Path]:
     return {p.name: p for p in sorted(EXAMPLES_DIR.glob("street_scene_*")) if (p / "labels").is_dir()}
 
 
-def write_street_examples(root: Path = EXAMPLES_DIR, seeds=STREET_SEEDS, frames: int = STREET_FRAMES,
-                          size: tuple[int, int] = STREET_SIZE) -> list[dict]:
-    """(Re)write the street scene examples; returns write_scene's reports."""
-    from v2v.inputs.scene import write_scene
-
-    return [write_scene(root / f"street_scene_{seed}", frames, size, seed, overwrite=True) for seed in seeds]
+def scene_commands(root: Path = EXAMPLES_DIR, seeds=STREET_SEEDS, frames: int = STREET_FRAMES,
+                   size: tuple[int, int] = STREET_SIZE) -> list[list[str]]:
+    """The ``v2v scene`` command lines that write the street scene examples."""
+    return [[sys.executable, "-m", "v2v", "scene", "--out", str(root / f"street_scene_{seed}"), "--frames",
+             str(frames), "--size", f"{size[0]}x{size[1]}", "--seed", str(seed), "--overwrite"] for seed in seeds]
 
 
 # ------------------------------------------------------------------------------------------------ procedural dance
@@ -96,11 +97,11 @@ def dance_keypoints(frames: int, size: tuple[int, int], fps: float = 24.0, seed:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description="regenerate the app's street scene examples")
+    p = argparse.ArgumentParser(description="regenerate the app's street scene examples (runs `python -m v2v scene`)")
     p.add_argument("--root", type=Path, default=EXAMPLES_DIR)
     args = p.parse_args()
-    for r in write_street_examples(args.root):
-        print(f"wrote {r['out']}: {r['frames']} frames {r['size'][0]}x{r['size'][1]}; {', '.join(r['classes'])}")
+    for cmd in scene_commands(args.root):
+        subprocess.run(cmd, check=True, cwd=ROOT)
     return 0
 
 

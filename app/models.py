@@ -8,7 +8,7 @@ looked for, in this order (the first folder of a name wins):
 3. ``runs/*/export/`` — exports of training runs in this checkout (development fallback, named after the run;
    only used when the first two places hold no model at all).
 
-The kind of a model follows its label set: cityscapes -> "street", pose -> "pose", face -> "face".
+The kind of a model follows its label set (:func:`v2v.kinds.of_label_set`).
 """
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from v2v.checkpoint import read_model_config
+from v2v.engine import read_model_kind
 from v2v.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
-KIND_OF_LABEL_SET = {"cityscapes": "street", "pose": "pose", "face": "face"}
 
 
 @dataclass(frozen=True)
@@ -63,10 +62,10 @@ def find_models(kind: str | None = None) -> list[ModelEntry]:
         if name in seen:
             continue
         try:
-            cfg, _ = read_model_config(path)
+            model_kind = read_model_kind(path)
         except (UserError, ValueError, OSError, KeyError, TypeError):
             continue
-        entry = ModelEntry(name, path, KIND_OF_LABEL_SET.get(cfg.label_set, cfg.label_set), source)
+        entry = ModelEntry(name, path, model_kind, source)
         if kind is None or entry.kind == kind:
             seen.add(name)
             out.append(entry)

@@ -91,10 +91,10 @@ def extract(video: str | Path | None, model: str | None, work: Path, limits: Lim
     start = time.perf_counter()
     entry = resolve("pose", model)
     engine = ENGINES.get(entry)
-    size = tuple(getattr(engine, "size", None) or DEFAULT_POSE_SIZE)
+    size = tuple(engine.size or DEFAULT_POSE_SIZE)
     driving = None
     if video is None:
-        from v2v.inputs.pose_render import render_pose
+        from v2v.engine import render_pose
 
         fps = PROCEDURAL_FPS
         total = limits.max_frames

@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from v2v.engine import StyleRequest, with_future
 from v2v.errors import UserError
 
 from . import jobs, session
@@ -45,7 +46,7 @@ def working_size(model_name: str | None) -> tuple[int, int]:
         engine = ENGINES.get(resolve("street", model_name))
     except UserError:
         return DEFAULT_SIZE
-    return tuple(engine.size) if getattr(engine, "size", None) else DEFAULT_SIZE
+    return tuple(engine.size) if engine.size else DEFAULT_SIZE
 
 
 def _fresh(state: dict | None, volume: LabelVolume, work: Path) -> dict:
@@ -142,12 +143,10 @@ def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limit
     ``status`` line; the final one also has ``frames_made`` ((N, H, W, 3) uint8 or None) and ``style``.
     ``future`` > 0 continues the scene that many frames past its last label frame (label maps predicted by flow
     extrapolation, :mod:`v2v.predict`); the job then observes the volume's last frames that fit the limit."""
-    from v2v.style import StyleRequest
-
     seed = check_seed(seed)
     future = check_future(future, limits)
     engine = ENGINES.get(resolve("street", model))
-    has_bank = getattr(engine, "style_bank", None) is not None
+    has_bank = engine.style_bank is not None
     if require_style and not has_bank:
         raise UserError(f"the street model {model or ''} has no style mixtures, so objects cannot be re-rolled "
                         "(fit them with `python -m v2v style fit`)")
@@ -164,8 +163,6 @@ def run_street(vol: LabelVolume, model: str | None, work: Path, stem: str, limit
     kept = slice(start, start + observed)
     source = engine.open_arrays(vol.labels[kept], vol.instances[kept], vol.fps, size=vol.size)
     if future:
-        from v2v.predict.clip import with_future
-
         source = with_future(source, future, "flow")
     style = StyleRequest(seed=seed, rerolls=dict(rerolls or {}), colors=dict(colors or {}),
                          spread=float(spread)) if has_bank else None

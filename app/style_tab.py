@@ -16,7 +16,7 @@ import gradio as gr
 import numpy as np
 
 from v2v.errors import UserError
-from v2v.style import STUFF_TRACK_BASE, track_objects
+from v2v.engine import STUFF_TRACK_BASE, track_objects
 
 from . import session
 from .common import MAX_SEED, check_seed, display_scale, enlarge

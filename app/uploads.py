@@ -3,7 +3,7 @@
 Accepted: a shipped example name, a zip of label PNGs (8-bit Cityscapes labelIds, or colour PNGs in the Cityscapes
 palette) with an optional zip of instance PNGs (16-bit ids, or vid2vid's 8-bit maps with 255 = none), a single
 label PNG, or a colourised label video. Frames are read with the engine's own readers
-(:func:`v2v.inputs.clip.read_label_png`, :class:`~v2v.inputs.clip.PaletteSnapper`): colours snap to the nearest
+(:func:`v2v.labels.read_label_png`, :class:`~v2v.labels.PaletteSnapper`): colours snap to the nearest
 palette colour, and a frame is refused when too many of its pixels are far from every palette colour.
 
 Label and instance maps are resized with nearest neighbour (ids never blend). Without instance maps, every
@@ -19,11 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from v2v.frame_files import list_frames
 from v2v.errors import UserError
-from v2v.inputs.clip import PaletteSnapper, read_instance_png, read_label_png
-from v2v.labels import CITYSCAPES
-from v2v.video import VIDEO_EXTS, open_video
+from v2v.labels import CITYSCAPES, PaletteSnapper, read_instance_png, read_label_png
+from v2v.video import VIDEO_EXTS, list_frames, open_video
 
 from .editing import THINGS, LabelVolume
 from .limits import Limits

@@ -71,3 +71,18 @@ def test_the_floor_check_sees_an_upward_import(tmp_path):
     fake.parent.mkdir()
     fake.write_text("def f():\n    from .engine import Engine\n")
     assert imports("v2v.labels", fake, {"v2v.engine": None, "v2v.labels": None}) == {"v2v.engine"}
+
+
+def declared_app_surface() -> set[str]:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    line = re.search(r"^App surface: ((?:`[^`]+` ?)+)$", text, flags=re.M)
+    assert line, "docs/architecture.md does not declare the app's surface"
+    return set(re.findall(r"`([^`]+)`", line.group(1)))
+
+
+def test_app_imports_the_library_only_through_its_surface():
+    surface = declared_app_surface() | {"v2v"}  # `from v2v import edits` names the package too
+    known = modules()
+    outside = sorted(f"{m} imports {t}" for m, path in known.items() if m.split(".")[0] == "app"
+                     for t in imports(m, path, known) if t.split(".")[0] == "v2v" and t not in surface)
+    assert not outside, "app/ reaches past the library's surface:\n" + "\n".join(outside)

@@ -112,7 +112,7 @@ def test_one_engine_serves_concurrent_jobs(engine, street):
 
 def test_label_arrays_give_the_frames_of_the_same_maps_as_files(engine, street):
     """Engine.open_arrays (the app's path, no files) yields what the label folder of the same maps yields."""
-    from v2v.inputs.clip import read_instance_png, read_label_png
+    from v2v.labels import read_instance_png, read_label_png
 
     folder = street["labels"]
     labels = np.stack([read_label_png(f, CITYSCAPES) for f in sorted((folder / "labels").glob("*.png"))])

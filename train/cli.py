@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from v2v import kinds
 from v2v.checkpoint import export_model
 from v2v.config import to_dict
 from v2v.dataset import VideoDataset
@@ -96,7 +97,7 @@ class Run:
             raise UserError("no training sequences left after holding out the validation sequences")
         self.index, self.val_index, self.val_names = index, val_index, val
         self.dataset = VideoDataset(index, schedule.num_frames(cfg.schedule, 0), crop_size=tuple(cfg.data.crop) or None,
-                                    flip=cfg.data.flip and index.kind == "street", sequences=train,
+                                    flip=cfg.data.flip and kinds.get(index.kind).flips, sequences=train,
                                     recolor=cfg.data.recolor,
                                     samples_per_epoch=cfg.data.samples_per_epoch or None)
         self.sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
@@ -165,7 +166,7 @@ class Run:
                 "training": self.history()}
         if self.trainer.mcfg.encoder.enabled and self.cfg.loss.style_color:
             meta["style_features"] = "rgb"  # the first three feature channels are region colours (StyleRequest.colors)
-        if self.index.kind == "pose":
+        if kinds.get(self.index.kind).keypoints:
             if not hasattr(self, "_pose_stats"):
                 from v2v.inputs.pose_normalize import clip_stats
                 kps = [self.index.load_frame(seq, i, parts={"keypoints"}).get("keypoints")

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from . import kinds
 from .dataset_format import DatasetIndex, open_dataset
 from .errors import UserError
 from .flow import ground_truth_flow
@@ -62,6 +63,7 @@ class VideoDataset(Dataset):
                  flow_cache_size: int = 64, flow_preset: str = "medium", recolor: float = 0.0):
         self.index = root if isinstance(root, DatasetIndex) else open_dataset(root)
         self.kind = self.index.kind
+        kind = kinds.get(self.kind)
         if sequences is not None:
             self.sequences = [self.index.sequence(name) for name in sequences]
             if not self.sequences:
@@ -69,12 +71,13 @@ class VideoDataset(Dataset):
         else:
             self.sequences = list(self.index.sequences)
         self.crop = _crop_size(crop_size, self.index.size)
-        if flip and self.kind != "street":
-            raise UserError(f"horizontal flips are only for street scenes; a {self.kind} dataset cannot be flipped")
-        self.flip = (self.kind == "street" and random) if flip is None else bool(flip)
+        if flip and not kind.flips:
+            raise UserError(f"a {self.kind} dataset cannot be flipped: horizontal flips are only for street scenes "
+                            "(a mirror swaps the left and right of pose and face maps); set flip off")
+        self.flip = (kind.flips and random) if flip is None else bool(flip)
         if not 0.0 <= recolor <= 1.0:
             raise UserError(f"recolor is a probability, got {recolor}")
-        if recolor and self.kind != "street":
+        if recolor and not kind.label_ids:
             raise UserError(f"region recolouring needs class labels; a {self.kind} dataset has none")
         self.recolor = float(recolor) if random else 0.0
         self.random = random
@@ -129,7 +132,7 @@ class VideoDataset(Dataset):
         t = len(frames)
         ch, cw = box[0].stop - box[0].start, box[1].stop - box[1].start
         labels = np.stack([f["labels"][box] for f in frames])
-        if self.kind == "street":
+        if kinds.get(self.kind).label_ids:
             lab = torch.from_numpy(labels.astype(np.int64))
         else:
             if labels.ndim == 3:  # gray maps: one channel

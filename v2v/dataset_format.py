@@ -33,14 +33,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import kinds
 from .errors import UserError
 from .frame_files import list_frames
 from .labels import BUILTIN
 
 FORMAT = "v2v-dataset"
 VERSION = 1
-KINDS = ("street", "pose", "face")
-DEFAULT_LABEL_SET = {"street": "cityscapes", "pose": "pose", "face": "face"}
 HAS_KEYS = ("instances", "images", "flow", "masks", "keypoints")
 # folder name -> file extension in our layout
 FOLDERS = {"labels": ".png", "instances": ".png", "images": ".jpg", "flow": ".npz", "masks": ".png",
@@ -187,14 +186,13 @@ class DatasetWriter:
 
     def __init__(self, root: str | Path, kind: str, label_set: str | None = None, size: tuple[int, int] = (0, 0),
                  fps: float = 30.0, source: str = "", overwrite: bool = False):
-        if kind not in KINDS:
-            raise UserError(f"dataset kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        kinds.get(kind)  # UserError for an unknown kind
         w, h = (int(v) for v in size)
         if w <= 0 or h <= 0:
             raise UserError(f"dataset size must be positive, got {w}x{h}")
         self.root = Path(root)
         self.kind = kind
-        self.label_set = label_set or DEFAULT_LABEL_SET[kind]
+        self.label_set = label_set or kinds.get(kind).label_set
         ls = BUILTIN.get(self.label_set)
         self.label_channels = (1 if ls.encoding == "onehot" else ls.image_channels) if ls else 0
         self.size = (w, h)
@@ -335,7 +333,7 @@ class DatasetIndex:
 
         labels = _imread(s.labels[i], cv2.IMREAD_UNCHANGED)
         if labels.ndim == 3:
-            labels = labels[:, :, 0] if self.kind == "street" else cv2.cvtColor(labels, cv2.COLOR_BGR2RGB)
+            labels = labels[:, :, 0] if kinds.get(self.kind).label_ids else cv2.cvtColor(labels, cv2.COLOR_BGR2RGB)
         out["labels"] = labels
         if s.instances is not None and want("instances"):
             inst = _imread(s.instances[i], cv2.IMREAD_UNCHANGED)
@@ -426,8 +424,8 @@ def _open_v2v(root: Path) -> DatasetIndex:
     if int(meta.get("version", 0)) > VERSION:
         raise UserError(f"{root} is dataset version {meta.get('version')}, newer than this program ({VERSION})")
     kind = meta.get("kind")
-    if kind not in KINDS:
-        raise UserError(f"{root / 'dataset.json'}: kind must be one of {KINDS}, got {kind!r}")
+    if kind not in kinds.KINDS:
+        raise UserError(f"{root / 'dataset.json'}: kind must be one of {', '.join(kinds.NAMES)}, got {kind!r}")
     size = tuple(int(v) for v in meta["size"])
     sequences = []
     for name in meta.get("sequences", []):
@@ -471,7 +469,7 @@ def _open_v2v(root: Path) -> DatasetIndex:
                                                                           "keypoints")}
     has["flow"] = all(s.flow is not None for s in sequences if s.num_frames > 1) and any(
         s.flow is not None for s in sequences)
-    return DatasetIndex(root=root, kind=kind, label_set=meta.get("label_set") or DEFAULT_LABEL_SET[kind],
+    return DatasetIndex(root=root, kind=kind, label_set=meta.get("label_set") or kinds.get(kind).label_set,
                         size=size, fps=float(meta.get("fps", 30.0)), sequences=sequences,
                         source=meta.get("source", ""), layout="v2v", has=has, crop=meta.get("crop"))
 

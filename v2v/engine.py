@@ -25,29 +25,37 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .checkpoint import load_model
+from . import kinds
+from .checkpoint import load_model, read_model_config
 from .config import ModelConfig, check_size
 from .edits import class_id
 from .errors import UserError
 from .inputs.clip import InputClip, open_input, street_clip
+from .inputs.pose_render import render_pose
 from .labels import LabelSet
 from .local_edit import edit_weight
 from .nn.fast import enable_fast_inference
 from .pipeline import Synthesizer
+from .predict.clip import with_future
+from .style import STUFF_TRACK_BASE, StyleBank, StyleRequest, StyleSampler, track_objects
 from .visualize import flow_to_uint8, image_to_uint8, mask_to_uint8
 
-__all__ = ["Engine", "InputClip", "open_input", "model_kind", "resolve_relabel"]
+# The front door: the app imports the library only through this module, edits, labels, kinds, errors and video.
+__all__ = ["Engine", "InputClip", "open_input", "model_kind", "read_model_kind", "resolve_relabel", "StyleRequest",
+           "track_objects", "STUFF_TRACK_BASE", "with_future", "render_pose"]
 
-KIND_OF_LABEL_SET = {"cityscapes": "street", "pose": "pose", "face": "face"}
 EXTRAS = ("flow", "mask", "warped")  # the extra videos of --save-extras, beside the main one
 
 
 def model_kind(cfg: ModelConfig) -> str:
-    """street / pose / face: by label set name, else by encoding (one-hot: street; 3-channel maps: pose)."""
-    if cfg.label_set in KIND_OF_LABEL_SET:
-        return KIND_OF_LABEL_SET[cfg.label_set]
-    ls = cfg.labels
-    return "street" if ls.encoding == "onehot" else ("pose" if ls.image_channels == 3 else "face")
+    """The name of the model's kind (street / pose / face), which follows its label set."""
+    return kinds.of_label_set(cfg.labels).name
+
+
+def read_model_kind(model_dir: str | Path) -> str:
+    """The kind of the exported model in ``model_dir``, from its config.json alone (no weights are read)."""
+    cfg, _ = read_model_config(model_dir)
+    return model_kind(cfg)
 
 
 def resolve_relabel(ls: LabelSet, relabel: dict | None) -> dict[int, int]:
@@ -57,15 +65,6 @@ def resolve_relabel(ls: LabelSet, relabel: dict | None) -> dict[int, int]:
     if ls.encoding != "onehot":
         raise UserError(f"relabelling needs a label set of classes; {ls.name!r} models read images")
     return {class_id(ls, a): class_id(ls, b) for a, b in relabel.items()}
-
-
-def _style_module():
-    """v2v.style when it is there (it provides StyleSampler), else None."""
-    try:
-        from . import style
-    except ImportError:
-        return None
-    return style if hasattr(style, "StyleSampler") and hasattr(style, "StyleBank") else None
 
 
 def _meta_size(meta: dict) -> tuple[int, int] | None:
@@ -106,10 +105,9 @@ class Engine:
                     net.to(torch.bfloat16)
                 net.to(memory_format=torch.channels_last)
         self.fast = enable_fast_inference(self.networks, config) if fast else {}
-        style = _style_module()
         self.style_bank = None
-        if style is not None and extra:
-            self.style_bank = style.StyleBank.from_tensors({k: v for k, v in extra.items() if k.startswith("style.")},
+        if extra:
+            self.style_bank = StyleBank.from_tensors({k: v for k, v in extra.items() if k.startswith("style.")},
                                                            config.labels)
 
     def new_synthesizer(self) -> Synthesizer:
@@ -128,7 +126,7 @@ class Engine:
     def open(self, path: str | Path, size: tuple[int, int] | None = None, **kwargs) -> InputClip:
         """open_input for this model: its kind, its size (unless ``size``), its pose statistics (meta
         "pose_stats") for normalising driving poses unless ``normalize_stats`` is given."""
-        if self.kind == "pose" and "normalize_stats" not in kwargs and self.meta.get("pose_stats"):
+        if kinds.get(self.kind).keypoints and "normalize_stats" not in kwargs and self.meta.get("pose_stats"):
             kwargs["normalize_stats"] = self.meta["pose_stats"]
         label_set = self.config.labels
         if label_set.encoding == "onehot":
@@ -139,8 +137,8 @@ class Engine:
                     ) -> InputClip:
         """A street clip from (N, H, W) label (and instance) id arrays in memory, at ``size`` (default: the
         model's size, else the arrays'); see :func:`v2v.inputs.clip.street_clip`."""
-        if self.kind != "street":
-            raise UserError(f"label arrays are input for street models; this is a {self.kind} model")
+        if not kinds.get(self.kind).label_ids:
+            raise UserError(f"label id arrays are input for street models; this is a {self.kind} model")
         return street_clip(labels, instances, fps, size or self.size, self.config.labels)
 
     def check_size(self, size: tuple[int, int]) -> None:
@@ -199,11 +197,8 @@ class Engine:
     def _style_sampler(self, style):
         if not self.config.feature_channels:
             return None
-        mod = _style_module()
-        if mod is None:
-            return None  # no style module yet: the features stay zero
         encoder = self.networks["encoder"] if "encoder" in self.networks else None
-        return mod.StyleSampler(self.style_bank, style, self.config, encoder,
+        return StyleSampler(self.style_bank, style, self.config, encoder,
                                 color_features=self.meta.get("style_features") == "rgb")
 
     def _labels_color(self, labels: torch.Tensor) -> np.ndarray:

@@ -9,15 +9,22 @@ Two encodings exist:
 
 Cityscapes ids follow the official ``labelIds`` (0..33); the licence-plate class (-1 in the official table) is
 stored as id 34 so that all 35 classes fit one unsigned byte, as vid2vid's ``label_nc 35`` expects.
+
+Label maps are read from files here too: id PNGs (8/16-bit gray), colour-coded PNGs snapped to the palette
+(:class:`PaletteSnapper`), and instance PNGs (16-bit ids, or vid2vid's 8-bit maps with 255 = none).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
+
+from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -211,3 +218,65 @@ def decolorize(rgb: np.ndarray, label_set: LabelSet = CITYSCAPES, max_distance: 
         raise ValueError(f"{int(far.sum())} colours are not in the {label_set.name} palette, e.g. {sample}; "
                          "paint with the palette colours or raise the snapping tolerance")
     return ids[nearest][inverse.reshape(-1)].reshape(rgb.shape[:2])
+
+
+# ------------------------------------------------------------------------------------------- reading label maps
+SNAP_TOLERANCE = 30.0  # RGB distance beyond which a label-video pixel is "not a palette colour"
+SNAP_MAX_FAR = 0.25  # more such pixels than this fraction: the video is not a colourised label video
+
+
+@lru_cache(maxsize=4)
+def _snap_table(label_set: LabelSet) -> tuple[np.ndarray, np.ndarray]:
+    ids = canonical_color_ids(label_set)
+    pal = label_set.palette()[ids].astype(np.float32)
+    q = (np.arange(64, dtype=np.float32) * 4 + 1.5)
+    grid = np.stack(np.meshgrid(q, q, q, indexing="ij"), -1).reshape(-1, 1, 3)
+    d = np.sqrt(((grid - pal[None]) ** 2).sum(-1))
+    return ids[d.argmin(1)].astype(np.uint8), d.min(1) > SNAP_TOLERANCE
+
+
+class PaletteSnapper:
+    """Colour -> class id by the nearest palette colour, through a 64x64x64 lookup table (2 bits dropped per
+    channel, so a frame costs one table read per pixel)."""
+
+    def __init__(self, label_set: LabelSet):
+        self.ids, self.far = _snap_table(label_set)
+
+    def __call__(self, rgb: np.ndarray, where: str) -> np.ndarray:
+        key = ((rgb[..., 0].astype(np.int32) >> 2) << 12) | ((rgb[..., 1].astype(np.int32) >> 2) << 6) | (
+            rgb[..., 2].astype(np.int32) >> 2)
+        far = float(self.far[key].mean())
+        if far > SNAP_MAX_FAR:
+            raise UserError(f"{where} is not a colourised label map: {far:.0%} of its pixels are far from every "
+                            "palette colour (a street model needs label maps, not photos or pose/face clips)")
+        return self.ids[key]
+
+
+def read_label_png(path: Path, label_set: LabelSet, snapper: PaletteSnapper | None = None) -> np.ndarray:
+    """(H, W) uint8 ids from an id PNG (8/16-bit gray) or a colour-coded PNG; ids are checked against the set."""
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise UserError(f"cannot read label image {path}: missing, damaged or not an image")
+    if arr.ndim == 3:
+        rgb = cv2.cvtColor(arr[:, :, :3], cv2.COLOR_BGR2RGB)
+        if np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2]):
+            arr = rgb[:, :, 0]
+        else:
+            arr = (snapper or PaletteSnapper(label_set))(rgb, f"label image {path}")
+    if arr.size and int(arr.max()) >= label_set.num_classes:
+        try:
+            check_label_ids(arr, label_set)
+        except ValueError as e:
+            raise UserError(f"{path}: {e}") from None
+    return arr.astype(np.uint8)
+
+
+def read_instance_png(path: Path) -> np.ndarray:
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise UserError(f"cannot read instance map {path}: missing, damaged or not an image")
+    if arr.ndim == 3:
+        arr = arr[:, :, 0]
+    if arr.dtype == np.uint8:
+        arr = np.where(arr == 255, 0, arr)  # vid2vid's 8-bit maps: 255 = no instance
+    return arr.astype(np.int32)

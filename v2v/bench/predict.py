@@ -42,6 +42,7 @@ def _frames(index, seq) -> tuple[list, list | None]:
 
 
 def run(args) -> int:
+    from .. import kinds
     from ..dataset_format import open_dataset
     from ..errors import UserError
     from ..predict import METHODS, make_predictor, predict_labels
@@ -52,7 +53,7 @@ def run(args) -> int:
     predictors = {m: make_predictor(m) for m in methods}
     horizons = sorted(set(args.horizons))
     index = open_dataset(args.dataset)
-    if index.kind != "street":
+    if not kinds.get(index.kind).predicts:
         raise UserError(f"{args.dataset} is a {index.kind} dataset; label prediction needs a street dataset")
     names = args.sequences or [s.name for s in index.sequences]
     total = _Scores(methods, horizons)

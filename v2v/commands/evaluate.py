@@ -46,6 +46,7 @@ def _nanmean(values: list[float]) -> float:
 
 def run(args) -> int:
     from ..checkpoint import load_model
+    from .. import kinds
     from ..dataset_format import open_dataset
     from ..engine import _meta_size
     from ..errors import UserError
@@ -90,7 +91,7 @@ def run(args) -> int:
         scores = {**video_scores(out["fakes"], out["reals"]), **out["generator"]}
         if kid_scores is not None:
             scores.update(kid_scores(out["fakes"], out["reals"], other_reals=reference))
-        if cfg.label_set == "pose" and not args.no_pck:
+        if kinds.of_label_set(cfg.labels).keypoints and not args.no_pck:
             scores.update(pose_pck(out["fakes"], out["keypoints"]))
         per_seq[name] = scores
         print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in scores.items()), flush=True)

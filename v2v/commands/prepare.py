@@ -11,11 +11,10 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import re
 import sys
-from pathlib import Path
 
+from .. import kinds
 from ..errors import UserError
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$", re.IGNORECASE)
@@ -44,32 +43,65 @@ def parse_frames(text: str | None) -> tuple[int, int | None] | None:
     return start, stop
 
 
+def _street_arguments(p) -> None:
+    p.add_argument("--labels", help="folder of 8-bit labelId PNGs (one sequence)")
+    p.add_argument("--images", help="folder of the real frames (jpg/png), same count as --labels")
+    p.add_argument("--instances", help="folder of instance-id PNGs (optional)")
+    p.add_argument("--vid2vid-root", help="a root in vid2vid's layout (train_A, train_B, train_inst): all sequences")
+    p.add_argument("--fps", type=float, help="frame rate to record (default 17 Hz, as Cityscapes)")
+    p.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium"], default="medium",
+                   help="DIS optical-flow quality (default medium; fast is ~4x quicker at 512x256)")
+
+
+def _prepare_street(args, size, progress) -> dict:
+    if not args.vid2vid_root and not args.labels:
+        raise UserError("prepare street needs --labels DIR (with --images DIR) or --vid2vid-root DIR")
+    return _pipeline("street", "prepare_street")(
+        args.out, size, labels_dir=args.labels, images_dir=args.images, instances_dir=args.instances,
+        vid2vid_root=args.vid2vid_root, progress=progress, fps=args.fps, overwrite=args.overwrite,
+        flow_preset=args.flow_preset)
+
+
+def _pose_arguments(p) -> None:
+    p.add_argument("--video", required=True, help="video file or folder of frames")
+    p.add_argument("--frames", help="frame range START:STOP (STOP excluded), e.g. 0:1257")
+    p.add_argument("--normalize-to", help="dataset folder or JSON whose body proportions/placement to match")
+    p.add_argument("--crop-like", help="a pose dataset prepared from the same clip: reuse its crop (e.g. for "
+                                       "held-out frames, so the person sits where the model learned it)")
+
+
+def _prepare_pose(args, size, progress) -> dict:
+    return _pipeline("pose", "prepare_pose")(
+        args.video, args.out, size, frames=parse_frames(args.frames), normalize_to=args.normalize_to,
+        progress=progress, overwrite=args.overwrite, crop_like=args.crop_like)
+
+
+def _face_arguments(p) -> None:
+    p.add_argument("--video", required=True, help="video file or folder of frames")
+    p.add_argument("--frames", help="frame range START:STOP (STOP excluded)")
+
+
+def _prepare_face(args, size, progress) -> dict:
+    return _pipeline("face", "prepare_face")(args.video, args.out, size, frames=parse_frames(args.frames),
+                                             progress=progress, overwrite=args.overwrite)
+
+
+# kind -> (help, its arguments, its preparer(args, size, progress) -> report); one entry per kind of v2v.kinds
+PREPARERS = {
+    "street": ("Cityscapes-style label maps + real frames", _street_arguments, _prepare_street),
+    "pose": ("a video of one person: pose maps, masks and keypoints", _pose_arguments, _prepare_pose),
+    "face": ("a video of a face: landmark sketches and keypoints", _face_arguments, _prepare_face),
+}
+
+
 def register(sub) -> None:
     p = sub.add_parser("prepare", help="prepare a dataset (street label maps, pose or face videos)")
-    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
-
-    s = kinds.add_parser("street", help="Cityscapes-style label maps + real frames")
-    s.add_argument("--labels", help="folder of 8-bit labelId PNGs (one sequence)")
-    s.add_argument("--images", help="folder of the real frames (jpg/png), same count as --labels")
-    s.add_argument("--instances", help="folder of instance-id PNGs (optional)")
-    s.add_argument("--vid2vid-root", help="a root in vid2vid's layout (train_A, train_B, train_inst): all sequences")
-    s.add_argument("--fps", type=float, help="frame rate to record (default 17 Hz, as Cityscapes)")
-    s.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium"], default="medium",
-                   help="DIS optical-flow quality (default medium; fast is ~4x quicker at 512x256)")
-    _common(s)
-
-    po = kinds.add_parser("pose", help="a video of one person: pose maps, masks and keypoints")
-    po.add_argument("--video", required=True, help="video file or folder of frames")
-    po.add_argument("--frames", help="frame range START:STOP (STOP excluded), e.g. 0:1257")
-    po.add_argument("--normalize-to", help="dataset folder or JSON whose body proportions/placement to match")
-    po.add_argument("--crop-like", help="a pose dataset prepared from the same clip: reuse its crop (e.g. for "
-                                        "held-out frames, so the person sits where the model learned it)")
-    _common(po)
-
-    fa = kinds.add_parser("face", help="a video of a face: landmark sketches and keypoints")
-    fa.add_argument("--video", required=True, help="video file or folder of frames")
-    fa.add_argument("--frames", help="frame range START:STOP (STOP excluded)")
-    _common(fa)
+    by_kind = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for name in kinds.NAMES:
+        help_text, arguments, _ = PREPARERS[name]
+        kp = by_kind.add_parser(name, help=help_text)
+        arguments(kp)
+        _common(kp)
 
 
 def _common(p) -> None:
@@ -109,28 +141,7 @@ def summary(kind: str, out: str, report: dict) -> str:
 
 def run(args) -> int:
     size = parse_size(args.size)
-    progress = _progress(args.kind)
-    if args.kind == "street":
-        from ..inputs.street import prepare_street
-
-        if not args.vid2vid_root and not args.labels:
-            raise UserError("prepare street needs --labels DIR (with --images DIR) or --vid2vid-root DIR")
-        report = prepare_street(args.out, size, labels_dir=args.labels, images_dir=args.images,
-                                instances_dir=args.instances, vid2vid_root=args.vid2vid_root, progress=progress,
-                                fps=args.fps, overwrite=args.overwrite, flow_preset=args.flow_preset)
-    elif args.kind == "pose":
-        frames = parse_frames(args.frames)
-        prepare_pose = _pipeline("pose", "prepare_pose")
-        report = _call(prepare_pose, args.video, args.out, size, frames=frames,
-                       normalize_to=args.normalize_to, progress=progress, overwrite=args.overwrite,
-                       crop_like=args.crop_like)
-    elif args.kind == "face":
-        frames = parse_frames(args.frames)
-        prepare_face = _pipeline("face", "prepare_face")
-        report = _call(prepare_face, args.video, args.out, size, frames=frames,
-                       progress=progress, overwrite=args.overwrite)
-    else:  # argparse restricts the choices; kept for direct calls
-        raise UserError(f"unknown dataset kind {args.kind!r}; use street, pose or face")
+    report = PREPARERS[kinds.get(args.kind).name][2](args, size, _progress(args.kind))
     for warning in report.get("warnings") or []:
         print(f"warning: {warning}", file=sys.stderr)
     print(summary(args.kind, args.out, report))
@@ -144,14 +155,3 @@ def _pipeline(kind: str, name: str):
     except ImportError as e:
         raise UserError(f"prepare {kind} is not available in this installation ({e})") from None
     return getattr(module, name)
-
-
-def _call(fn, *args, overwrite: bool = False, **kwargs) -> dict:
-    """Call a pose/face pipeline, passing ``overwrite`` only when it takes one; otherwise refuse a non-empty
-    output early (before any video is decoded) rather than deleting a dataset that might not be rebuilt."""
-    if "overwrite" in inspect.signature(fn).parameters:
-        return fn(*args, overwrite=overwrite, **kwargs)
-    out = Path(args[1])
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"output folder {out} already exists and is not empty; choose another --out or remove it")
-    return fn(*args, **kwargs)

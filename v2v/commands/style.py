@@ -78,7 +78,8 @@ def run_fit(args) -> int:
 def tracking_size(checkpoint: str | None, size: str | None) -> tuple[tuple[int, int] | None, object]:
     """(W, H) to track at and the label set, the way ``synthesize`` picks its frame size: ``--size``, else the
     model's training size, else the input's own size (None)."""
-    from ..engine import KIND_OF_LABEL_SET, _meta_size
+    from .. import kinds
+    from ..engine import _meta_size
     from ..labels import CITYSCAPES
     from .scene import parse_size
 
@@ -91,9 +92,9 @@ def tracking_size(checkpoint: str | None, size: str | None) -> tuple[tuple[int, 
         from ..checkpoint import read_model_config
 
         cfg, meta = read_model_config(checkpoint)
-        kind = KIND_OF_LABEL_SET.get(cfg.label_set, cfg.label_set)
-        if kind != "street":
-            raise UserError(f"{checkpoint} is a {kind} model; style tracks lists the objects of street models")
+        kind = kinds.of_label_set(cfg.labels)
+        if not kind.styles:
+            raise UserError(f"{checkpoint} is a {kind.name} model; style tracks lists the objects of street models")
         label_set, model_size = cfg.labels, _meta_size(meta)
     if size is not None:
         w, h = parse_size(size)

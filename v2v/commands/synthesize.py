@@ -79,7 +79,7 @@ def check_output(path: Path) -> None:
         raise UserError(f"cannot create {path}: {parent} is not a folder")
 
 
-def style_request(args, mod, engine):
+def style_request(args, engine):
     """The StyleRequest the style flags ask for, or None when none is given."""
     if args.style_seed is None and not args.reroll and not args.style_from and not args.color \
             and args.style_spread == 1.0:
@@ -87,7 +87,7 @@ def style_request(args, mod, engine):
     if args.reroll_seed and len(args.reroll_seed) != len(args.reroll):
         raise UserError(f"give one --reroll-seed per --reroll ({len(args.reroll)} rerolls, "
                         f"{len(args.reroll_seed)} seeds), or none")
-    if mod is None or engine.config.feature_channels == 0:
+    if engine.config.feature_channels == 0:
         raise UserError("this model has no style encoder: --style-seed/--reroll/--style-from need a street model "
                         "trained with encoder.enabled")
     if engine.style_bank is None and not args.style_from:
@@ -111,8 +111,10 @@ def style_request(args, mod, engine):
                 labels = np.asarray(Image.open(args.style_from_labels))
         except (OSError, UnidentifiedImageError) as e:
             raise UserError(f"cannot read the style image: {e}") from None
-    return mod.StyleRequest(seed=args.style_seed or 0, rerolls=dict(zip(args.reroll, seeds)), from_image=image,
-                            from_labels=labels, colors=colors, spread=args.style_spread)
+    from ..style import StyleRequest
+
+    return StyleRequest(seed=args.style_seed or 0, rerolls=dict(zip(args.reroll, seeds)), from_image=image,
+                        from_labels=labels, colors=colors, spread=args.style_spread)
 
 
 def future_predictor(args):
@@ -128,7 +130,7 @@ def future_predictor(args):
 
 
 def run(args) -> int:
-    from ..engine import Engine, _style_module
+    from ..engine import Engine
     from .scene import parse_size
 
     out = Path(args.output)
@@ -141,7 +143,7 @@ def run(args) -> int:
     engine = Engine.load(args.checkpoint, device=args.device, precision=args.precision)
     if size is not None:
         engine.check_size(size)
-    style = style_request(args, _style_module(), engine)
+    style = style_request(args, engine)
     kwargs = {"frames": args.frames, "sequence": args.sequence, "instances": args.instances, "fps": args.fps}
     if args.normalize_to:
         kwargs["normalize_stats"] = args.normalize_to

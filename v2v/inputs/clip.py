@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -36,18 +35,16 @@ import cv2
 import numpy as np
 import torch
 
+from .. import kinds
 from ..dataset_format import open_dataset
 from ..frame_files import list_frames
 from ..errors import UserError
-from ..labels import CITYSCAPES, LabelSet, canonical_color_ids, check_label_ids
+from ..labels import CITYSCAPES, LabelSet, PaletteSnapper, check_label_ids, read_instance_png, read_label_png
 from ..video import FRAME_EXTS, VIDEO_EXTS, open_video
 from .pose import resolve_range
 
 Progress = Callable[[int, int], None]
 STREET_FPS = 17.0
-SNAP_TOLERANCE = 30.0  # RGB distance beyond which a label-video pixel is "not a palette colour"
-SNAP_MAX_FAR = 0.25  # more such pixels than this fraction: the video is not a colourised label video
-IMAGE_CHANNELS = {"pose": 3, "face": 1}
 
 
 @dataclass
@@ -81,7 +78,7 @@ def _resize(arr: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarray
 def _to_item(labels: np.ndarray, instances: np.ndarray | None, mask: np.ndarray | None, kind: str,
              size: tuple[int, int]) -> dict:
     """numpy maps at any size -> tensors at ``size``."""
-    if kind == "street":
+    if kinds.get(kind).label_ids:
         lab = torch.from_numpy(_resize(labels, size, True).astype(np.int64)).unsqueeze(0)
     else:
         arr = _resize(labels, size, False)
@@ -100,64 +97,6 @@ def _size_warning(source: tuple[int, int], size: tuple[int, int]) -> list[str]:
     if abs(source[0] / source[1] - size[0] / size[1]) > 0.01 * size[0] / size[1]:
         return [f"the input is {source[0]}x{source[1]}; frames are stretched to {size[0]}x{size[1]}"]
     return []
-
-
-# --------------------------------------------------------------------------------------------------- label maps
-@lru_cache(maxsize=4)
-def _snap_table(label_set: LabelSet) -> tuple[np.ndarray, np.ndarray]:
-    ids = canonical_color_ids(label_set)
-    pal = label_set.palette()[ids].astype(np.float32)
-    q = (np.arange(64, dtype=np.float32) * 4 + 1.5)
-    grid = np.stack(np.meshgrid(q, q, q, indexing="ij"), -1).reshape(-1, 1, 3)
-    d = np.sqrt(((grid - pal[None]) ** 2).sum(-1))
-    return ids[d.argmin(1)].astype(np.uint8), d.min(1) > SNAP_TOLERANCE
-
-
-class PaletteSnapper:
-    """Colour -> class id by the nearest palette colour, through a 64x64x64 lookup table (2 bits dropped per
-    channel, so a frame costs one table read per pixel)."""
-
-    def __init__(self, label_set: LabelSet):
-        self.ids, self.far = _snap_table(label_set)
-
-    def __call__(self, rgb: np.ndarray, where: str) -> np.ndarray:
-        key = ((rgb[..., 0].astype(np.int32) >> 2) << 12) | ((rgb[..., 1].astype(np.int32) >> 2) << 6) | (
-            rgb[..., 2].astype(np.int32) >> 2)
-        far = float(self.far[key].mean())
-        if far > SNAP_MAX_FAR:
-            raise UserError(f"{where} is not a colourised label map: {far:.0%} of its pixels are far from every "
-                            "palette colour (a street model needs label maps, not photos or pose/face clips)")
-        return self.ids[key]
-
-
-def read_label_png(path: Path, label_set: LabelSet, snapper: PaletteSnapper | None = None) -> np.ndarray:
-    """(H, W) uint8 ids from an id PNG (8/16-bit gray) or a colour-coded PNG; ids are checked against the set."""
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise UserError(f"cannot read label image {path}: missing, damaged or not an image")
-    if arr.ndim == 3:
-        rgb = cv2.cvtColor(arr[:, :, :3], cv2.COLOR_BGR2RGB)
-        if np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2]):
-            arr = rgb[:, :, 0]
-        else:
-            arr = (snapper or PaletteSnapper(label_set))(rgb, f"label image {path}")
-    if arr.size and int(arr.max()) >= label_set.num_classes:
-        try:
-            check_label_ids(arr, label_set)
-        except ValueError as e:
-            raise UserError(f"{path}: {e}") from None
-    return arr.astype(np.uint8)
-
-
-def read_instance_png(path: Path) -> np.ndarray:
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise UserError(f"cannot read instance map {path}: missing, damaged or not an image")
-    if arr.ndim == 3:
-        arr = arr[:, :, 0]
-    if arr.dtype == np.uint8:
-        arr = np.where(arr == 255, 0, arr)  # vid2vid's 8-bit maps: 255 = no instance
-    return arr.astype(np.int32)
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -268,13 +207,14 @@ def _dataset(path: Path, kind: str, size, frames, sequence, label_set: LabelSet)
     start, stop = resolve_range(frames, seq.num_frames)
     out = tuple(size) if size else tuple(index.size)
     parts = {"labels", "instances", "mask"}
-    snapper = PaletteSnapper(label_set) if kind == "street" else None
+    label_ids = kinds.get(kind).label_ids
+    snapper = PaletteSnapper(label_set) if label_ids else None
 
     def reader() -> Iterator[dict]:
         for i in range(start, stop):
             f = index.load_frame(seq, i, parts=parts)
             labels = f["labels"]
-            if kind == "street":  # ids, or colour label images snapped to the palette
+            if label_ids:  # ids, or colour label images snapped to the palette
                 labels = read_label_png(seq.labels[i], label_set, snapper)
             yield _to_item(labels, f.get("instances"), f.get("mask"), kind, out)
 
@@ -292,8 +232,8 @@ def _not_street(path: Path, first: Path | None, kind: str) -> None:
     """UserError when ``path`` holds street label maps but the model is a pose/face model."""
     street = (path / "scene.json").is_file() or (path / "instances").is_dir()
     if street or (first is not None and _looks_like_label_ids(first)):
-        raise UserError(f"{path} holds street label maps (class ids) but the model is a {kind} model; give a "
-                        f"{'dance' if kind == 'pose' else 'talking-head'} video or a prepared {kind} dataset")
+        raise UserError(f"{path} holds street label maps (class ids) but the model is a {kind} model; give "
+                        f"{kinds.get(kind).media}")
 
 
 def _map_folder(folder: Path, kind: str, size, frames, fps: float | None, masks: Path | None) -> InputClip:
@@ -304,7 +244,7 @@ def _map_folder(folder: Path, kind: str, size, frames, fps: float | None, masks:
     start, stop = resolve_range(frames, len(files))
     source = _image_size(files[start])
     out = tuple(size) if size else source
-    channels = IMAGE_CHANNELS[kind]
+    channels = kinds.get(kind).image_channels
 
     def reader() -> Iterator[dict]:
         for i in range(start, stop):
@@ -426,7 +366,8 @@ def _pose_video(path: Path, size, frames, fps, normalize_stats, progress: Progre
     return InputClip("pose", out, stream.fps, stop - start, f"pose video {path}", reader, warnings)
 
 
-def _face_video(path: Path, size, frames, fps, progress: Progress | None) -> InputClip:
+def _face_video(path: Path, size, frames, fps, normalize_stats, progress: Progress | None) -> InputClip:
+    """A raw talking-head video (``normalize_stats`` is for poses and ignored)."""
     from .face import FACE_CROP_SCALE, FaceTracker, face_sketch_stream
     from .pose import crop_frame, fit_crop, quiet_native_stderr, union_box
 
@@ -459,6 +400,11 @@ def _face_video(path: Path, size, frames, fps, progress: Progress | None) -> Inp
     return InputClip("face", out, stream.fps, stop - start, f"face video {path}", reader)
 
 
+# The reader of each image kind's raw media (a video, or a folder of frames): (path, size, frames, fps,
+# normalize_stats, progress) -> InputClip. Kinds with class-id labels read label maps instead (_open_street).
+MEDIA_READERS: dict[str, Callable[..., InputClip]] = {"pose": _pose_video, "face": _face_video}
+
+
 # ------------------------------------------------------------------------------------------------------- dispatch
 def open_input(path: str | Path, kind: str, size: tuple[int, int] | None = None, frames=None,
                sequence: str | None = None, instances: str | Path | None = None, fps: float | None = None,
@@ -471,8 +417,7 @@ def open_input(path: str | Path, kind: str, size: tuple[int, int] | None = None,
     normalisation target (a clip_stats dict with "frame", a JSON file or a prepared pose dataset).
     ``progress(done, total)`` reports the analysis pass of raw pose/face videos (it runs when iteration starts).
     """
-    if kind not in ("street", "pose", "face"):
-        raise UserError(f"model kind must be street, pose or face, got {kind!r}")
+    spec = kinds.get(kind)
     path = Path(path)
     if not path.exists():
         raise UserError(f"input {path} does not exist")
@@ -480,22 +425,20 @@ def open_input(path: str | Path, kind: str, size: tuple[int, int] | None = None,
         size = (int(size[0]), int(size[1]))
     if path.is_dir() and ((path / "dataset.json").is_file() or (path / "train_A").is_dir()
                           or (path / "test_A").is_dir()):
-        if kind != "street" and not (path / "dataset.json").is_file():
+        if not spec.label_ids and not (path / "dataset.json").is_file():
             raise UserError(f"{path} is a vid2vid street-scene folder but the model is a {kind} model")
         return _dataset(path, kind, size, frames, sequence, label_set)
-    if kind == "street":
+    if spec.label_ids:
         return _open_street(path, size, frames, instances, fps, label_set)
     if path.is_dir() and (path / "labels").is_dir():
         return _map_folder(path / "labels", kind, size, frames, fps, path / "masks")
     if path.is_file() and path.suffix.lower() not in VIDEO_EXTS:
         raise UserError(f"{path} is not a video ({', '.join(VIDEO_EXTS[:5])} ...) nor a folder; a {kind} model needs "
-                        f"a {'dance' if kind == 'pose' else 'talking-head'} video or a prepared {kind} dataset")
+                        f"{spec.media}")
     if path.is_dir():
         pngs = list_frames(path, (".png",))
         _not_street(path, pngs[0] if pngs else None, kind)
-    if kind == "pose":
-        return _pose_video(path, size, frames, fps, normalize_stats, progress)
-    return _face_video(path, size, frames, fps, progress)
+    return MEDIA_READERS[kind](path, size, frames, fps, normalize_stats, progress)
 
 
 def _open_street(path: Path, size, frames, instances, fps, label_set: LabelSet) -> InputClip:

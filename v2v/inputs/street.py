@@ -27,8 +27,7 @@ from ..dataset_format import IMAGE_EXTS, DatasetWriter, Sequence, open_dataset
 from ..frame_files import list_frames
 from ..errors import UserError
 from ..flow import ground_truth_flow
-from ..labels import CITYSCAPES, check_label_ids, decolorize
-from .clip import read_instance_png
+from ..labels import CITYSCAPES, check_label_ids, decolorize, read_instance_png
 
 SIZE_MULTIPLE = 32
 DEFAULT_FPS = 17.0  # Cityscapes video rate

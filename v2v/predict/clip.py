@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from .. import kinds
 from ..errors import UserError
 from ..inputs.clip import InputClip
 from . import Predictor, check_future, make_predictor, predict_labels
@@ -22,7 +23,7 @@ def with_future(clip: InputClip, future: int, method: str | Predictor = "flow", 
     """``clip`` (a street clip) followed by ``future`` frames predicted with ``method`` (see :mod:`v2v.predict`)."""
     future = check_future(future)
     predictor = make_predictor(method, **options)
-    if clip.kind != "street":
+    if not kinds.get(clip.kind).predicts:
         raise UserError(f"future prediction needs street label maps (class ids); this is {clip.kind} input "
                         f"({clip.description})")
     if clip.num_frames is not None and clip.num_frames < predictor.min_context:
