@@ -203,18 +203,17 @@ def make_handlers(limits: Limits) -> dict:
             raise UserError("upload a dance clip first (or choose the procedural dance)")
         return video
 
-    def _ensure_dir(state: dict) -> Path:
+    def _begin(choice: str, video, state: dict | None, request: gr.Request):
+        """A job's start: (its copy of the tab state, the session's work folder, the clip, session key, cancel)."""
+        state = dict(state or new_state())
         if not state.get("dir"):
             state["dir"] = str(session.new_dir("m"))
-        return Path(state["dir"])
+        key = session.session_key(request)
+        return state, Path(state["dir"]), _source(choice, video), key, session.start_job(key)
 
     @user_facing
     def on_extract(choice: str, video, model: str, state: dict | None, request: gr.Request, progress=gr.Progress()):
-        state = dict(state or new_state())
-        work = _ensure_dir(state)
-        src = _source(choice, video)
-        key = session.session_key(request)
-        cancel = session.start_job(key)
+        state, work, src, key, cancel = _begin(choice, video, state, request)
         try:
             for ev in extract(src, model, work, limits, cancel, progress):
                 if ev["event"] == "frame":
@@ -230,11 +229,7 @@ def make_handlers(limits: Limits) -> dict:
     @user_facing
     def on_generate(choice: str, video, model: str, state: dict | None, request: gr.Request,
                     progress=gr.Progress()):
-        state = dict(state or new_state())
-        work = _ensure_dir(state)
-        src = _source(choice, video)
-        key = session.session_key(request)
-        cancel = session.start_job(key)
+        state, work, src, key, cancel = _begin(choice, video, state, request)
         try:
             pose_seconds = None  # set when the pose is extracted in this run (its time goes into the Done line)
             if state.get("poses") is None or state.get("key") != _clip_key(Path(src) if src else None, model or ""):

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import kinds
 from .errors import UserError
-from .frame_files import list_frames
+from .frame_files import image_size, list_frames, read_image
 from .labels import BUILTIN
 
 FORMAT = "v2v-dataset"
@@ -331,19 +331,19 @@ class DatasetIndex:
         def want(name: str) -> bool:
             return parts is None or name in parts
 
-        labels = _imread(s.labels[i], cv2.IMREAD_UNCHANGED)
+        labels = read_image(s.labels[i], cv2.IMREAD_UNCHANGED)
         if labels.ndim == 3:
             labels = labels[:, :, 0] if kinds.get(self.kind).label_ids else cv2.cvtColor(labels, cv2.COLOR_BGR2RGB)
         out["labels"] = labels
         if s.instances is not None and want("instances"):
-            inst = _imread(s.instances[i], cv2.IMREAD_UNCHANGED)
+            inst = read_image(s.instances[i], cv2.IMREAD_UNCHANGED)
             if inst.ndim == 3:
                 inst = inst[:, :, 0]
             if self.layout == "vid2vid" and inst.dtype == np.uint8:
                 inst = np.where(inst == 255, 0, inst)
             out["instances"] = inst.astype(np.int32)
         if s.images is not None and want("image"):
-            out["image"] = cv2.cvtColor(_imread(s.images[i], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            out["image"] = cv2.cvtColor(read_image(s.images[i], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         if s.flow is not None and s.flow[i] is not None and want("flow"):
             try:
                 with np.load(s.flow[i]) as z:
@@ -352,7 +352,7 @@ class DatasetIndex:
             except (OSError, ValueError, KeyError) as e:
                 raise UserError(f"flow file {s.flow[i]} is unreadable ({e}); prepare the dataset again") from None
         if s.masks is not None and want("mask"):
-            m = _imread(s.masks[i], cv2.IMREAD_GRAYSCALE)
+            m = read_image(s.masks[i], cv2.IMREAD_GRAYSCALE)
             out["mask"] = m
         if s.keypoints is not None and want("keypoints"):
             try:
@@ -364,24 +364,6 @@ class DatasetIndex:
                 raise UserError(f"sequence {s.name!r} frame {i}: {key} is {arr.shape[1]}x{arr.shape[0]}, "
                                 f"dataset size is {w}x{h}; prepare the dataset again")
         return out
-
-
-def _imread(path: Path, flags: int) -> np.ndarray:
-    arr = cv2.imread(str(path), flags)
-    if arr is None:
-        raise UserError(f"cannot read image {path}: missing or not an image")
-    return arr
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    """(W, H) from the file header only."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except OSError as e:
-        raise UserError(f"cannot read image {path}: {e}") from None
 
 
 def open_dataset(path: str | Path, split: str | None = None) -> DatasetIndex:
@@ -408,7 +390,7 @@ def _check_count(seq: str, folder: Path, n: int, ref_folder: Path, ref_n: int) -
 
 
 def _check_size(seq: str, path: Path, size: tuple[int, int]) -> None:
-    got = _image_size(path)
+    got = image_size(path)
     if got != tuple(size):
         raise UserError(f"sequence {seq!r}: {path.parent} has frames of {got[0]}x{got[1]} but the dataset is "
                         f"{size[0]}x{size[1]}; all frames must have one size")
@@ -491,7 +473,7 @@ def _open_vid2vid(root: Path, split: str | None) -> DatasetIndex:
         if not labels:
             raise UserError(f"sequence {name!r}: {a_dir / name} has no .png label frames")
         if size is None:
-            size = _image_size(labels[0])
+            size = image_size(labels[0])
         _check_size(name, labels[0], size)
         seq = Sequence(name=name, num_frames=len(labels), labels=labels)
         for what, d, exts in (("images", b_dir / name, IMAGE_EXTS), ("instances", inst_dir / name, (".png",))):

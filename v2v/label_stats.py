@@ -33,6 +33,8 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from .labels import read_instance_png
+
 NUM_CLASSES = 35
 NAMES = ("unlabeled", "ego vehicle", "rectification border", "out of roi", "static", "dynamic", "ground", "road",
          "sidewalk", "parking", "rail track", "building", "wall", "fence", "guard rail", "bridge", "tunnel", "pole",
@@ -281,15 +283,7 @@ def read_frame(label_path: Path, instance_path: Path | None, size: tuple[int, in
     lab = cv2.imread(str(label_path), cv2.IMREAD_UNCHANGED)
     if lab is None or lab.ndim != 2:
         raise ValueError(f"{label_path} is not a one-channel label-id image")
-    inst = None
-    if instance_path is not None:
-        inst = cv2.imread(str(instance_path), cv2.IMREAD_UNCHANGED)
-        if inst is None:
-            raise ValueError(f"cannot read instance map {instance_path}")
-        if inst.ndim == 3:
-            inst = inst[:, :, 0]
-        if inst.dtype == np.uint8:
-            inst = np.where(inst == 255, 0, inst)
+    inst = read_instance_png(instance_path) if instance_path is not None else None
     if size is not None and (lab.shape[1], lab.shape[0]) != tuple(size):
         lab = cv2.resize(lab, tuple(size), interpolation=cv2.INTER_NEAREST)
         if inst is not None:

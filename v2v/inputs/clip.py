@@ -37,7 +37,7 @@ import torch
 
 from .. import kinds
 from ..dataset_format import open_dataset
-from ..frame_files import list_frames
+from ..frame_files import image_size, list_frames
 from ..errors import UserError
 from ..labels import CITYSCAPES, LabelSet, PaletteSnapper, check_label_ids, read_instance_png, read_label_png
 from ..video import FRAME_EXTS, VIDEO_EXTS, open_video
@@ -99,13 +99,6 @@ def _size_warning(source: tuple[int, int], size: tuple[int, int]) -> list[str]:
     return []
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise UserError(f"cannot read {path}: missing, damaged or not an image")
-    return arr.shape[1], arr.shape[0]
-
-
 # ------------------------------------------------------------------------------------------------------- street
 def _street_files(label_files: list[Path], inst_files: list[Path] | None, label_set: LabelSet,
                   size: tuple[int, int] | None, frames, fps: float, description: str) -> InputClip:
@@ -113,7 +106,7 @@ def _street_files(label_files: list[Path], inst_files: list[Path] | None, label_
         raise UserError(f"{description}: {len(inst_files)} instance maps for {len(label_files)} label maps; "
                         "give folders with the same frames")
     start, stop = resolve_range(frames, len(label_files))
-    source = _image_size(label_files[start])
+    source = image_size(label_files[start])
     out = tuple(size) if size else source
     snapper = PaletteSnapper(label_set)
 
@@ -242,7 +235,7 @@ def _map_folder(folder: Path, kind: str, size, frames, fps: float | None, masks:
     _not_street(folder.parent, files[0], kind)
     mask_files = list_frames(masks, (".png",)) if masks is not None and masks.is_dir() else None
     start, stop = resolve_range(frames, len(files))
-    source = _image_size(files[start])
+    source = image_size(files[start])
     out = tuple(size) if size else source
     channels = kinds.get(kind).image_channels
 

@@ -27,9 +27,8 @@ import numpy as np
 
 from ..config import check_size
 from ..errors import UserError
-from ..flow import ground_truth_flow
-from .pose import (SIZE_MULTIPLE, MediaPipeSession, Progress, crop_frame, crop_points, fit_crop, open_clip,
-                   quiet_native_stderr, sequence_name, union_box)
+from .pose import (SIZE_MULTIPLE, MediaPipeSession, Progress, crop_points, fit_crop, open_clip, quiet_native_stderr,
+                   sequence_name, two_pass_report, union_box, write_cropped_frames)
 from .pose_render import SHIFT, face_contours
 
 FACE_CROP_SCALE = 2.5  # crop side / face width (vid2vid's face crop)
@@ -149,29 +148,13 @@ def prepare_face(video: str | Path, out: str | Path, size: tuple[int, int], fram
         crop = fit_crop(box, stream.size, (w, h), margin=0.1, min_side=FACE_CROP_SCALE * face_width)
         local = [None if f is None else crop_points(f, crop, (w, h)) for f in found]
         region = _nearest_detected(local)
-        seq = writer.sequence(sequence_name(video))
-        prev = None
-        for k, rgb in enumerate(stream.frames(start, stop)):
-            if k >= n:
-                break
-            image = crop_frame(rgb, crop, (w, h))
-            sketch = draw_face_sketch(image, local[k], region[k])
-            seq.add(k, labels=sketch, image=image, keypoints=face_keypoints(local[k], (w, h)))
-            if prev is not None:
-                seq.add_flow(k, *ground_truth_flow(image, prev))
-            prev = image
-            if progress is not None:
-                progress(n + k + 1, 2 * n)
-    t2 = time.perf_counter()
+
+        def fields(k: int, image: np.ndarray) -> dict:
+            return {"labels": draw_face_sketch(image, local[k], region[k]),
+                    "keypoints": face_keypoints(local[k], (w, h))}
+
+        write_cropped_frames(writer.sequence(sequence_name(video)), stream, (start, stop), n, crop, (w, h), fields,
+                             progress)
     missing = [k for k, f in enumerate(found) if f is None]
-    warnings = []
-    if missing:
-        warnings.append(f"{len(missing)} of {n} frames have no face (first: {missing[:5]}); their sketches hold "
-                        "only edges")
-    if crop.padded(stream.size):
-        warnings.append(f"the crop {crop.as_list()} reaches outside the {fw}x{fh} frame; the outside was padded "
-                        "with black")
-    return {"out": str(Path(out)), "frames": n, "missing_frames": missing, "crop": crop.as_list(),
-            "face_width": face_width, "source_size": [fw, fh], "size": [w, h], "frame_range": [start, stop],
-            "fps": stream.fps, "seconds": t2 - t0, "frames_per_second": n / max(t2 - t0, 1e-9),
-            "extract_seconds": t1 - t0, "write_seconds": t2 - t1, "warnings": warnings}
+    return two_pass_report(out, stream, crop, (w, h), (start, stop), missing, "face", "their sketches hold only edges",
+                           (t0, t1, time.perf_counter()), face_width=face_width)

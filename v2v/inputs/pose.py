@@ -436,34 +436,54 @@ def prepare_pose(video: str | Path, out: str | Path, size: tuple[int, int], fram
         if target is not None:
             params = fit_normalization(keypoints, target)
             keypoints = [apply_normalization(kp, params) if kp["body"] is not None else kp for kp in keypoints]
-        seq = writer.sequence(sequence_name(video))
-        prev = None
-        for k, rgb in enumerate(stream.frames(start, stop)):
-            if k >= n:
-                break
-            image = crop_frame(rgb, crop, (w, h))
+
+        def fields(k: int, image: np.ndarray) -> dict:
             row = rows[k]
             if row["mask"] is not None:
                 mask = cv2.imdecode(row["mask"], cv2.IMREAD_GRAYSCALE)
                 mask = crop_frame(mask, crop, (w, h), interpolation=cv2.INTER_LINEAR)
             else:
                 mask = np.zeros((h, w), np.uint8)
-            seq.add(k, labels=render_pose(keypoints[k]), image=image, mask=mask, keypoints=keypoints[k])
-            if prev is not None:
-                seq.add_flow(k, *ground_truth_flow(image, prev))
-            prev = image
-            if progress is not None:
-                progress(n + k + 1, 2 * n)
-    t2 = time.perf_counter()
+            return {"labels": render_pose(keypoints[k]), "mask": mask, "keypoints": keypoints[k]}
+
+        write_cropped_frames(writer.sequence(sequence_name(video)), stream, (start, stop), n, crop, (w, h), fields,
+                             progress)
     missing = [k for k, r in enumerate(rows) if r["parts"]["body"] is None]
+    return two_pass_report(out, stream, crop, (w, h), (start, stop), missing, "person", "their pose maps are empty",
+                           (t0, t1, time.perf_counter()), normalization=params)
+
+
+def write_cropped_frames(seq, stream, frame_range: tuple[int, int], n: int, crop: Crop, size: tuple[int, int],
+                         fields: Callable[[int, np.ndarray], dict], progress: Progress | None) -> None:
+    """The second pass of prepare pose/face: crop each of the ``n`` frames to ``size``, add it to ``seq`` with
+    ``fields(k, image)`` (labels, mask, keypoints) and the DIS flow from the previous frame."""
+    prev = None
+    for k, rgb in enumerate(stream.frames(*frame_range)):
+        if k >= n:
+            break
+        image = crop_frame(rgb, crop, size)
+        seq.add(k, image=image, **fields(k, image))
+        if prev is not None:
+            seq.add_flow(k, *ground_truth_flow(image, prev))
+        prev = image
+        if progress is not None:
+            progress(n + k + 1, 2 * n)
+
+
+def two_pass_report(out, stream, crop: Crop, size: tuple[int, int], frame_range: tuple[int, int],
+                    missing: list[int], subject: str, without: str, times: tuple[float, float, float],
+                    **extra) -> dict:
+    """prepare pose/face's report: frames, the ``missing`` ones (no ``subject`` found: ``without`` says what their
+    maps hold), the crop, sizes, timings (``times``: start, end of pass 1, end of pass 2), ``extra`` and warnings."""
+    n = frame_range[1] - frame_range[0]
+    t0, t1, t2 = times
     warnings = []
     if missing:
-        warnings.append(f"{len(missing)} of {n} frames have no person (first: {missing[:5]}); their pose maps are "
-                        "empty")
+        warnings.append(f"{len(missing)} of {n} frames have no {subject} (first: {missing[:5]}); {without}")
     if crop.padded(stream.size):
         warnings.append(f"the crop {crop.as_list()} reaches outside the {stream.size[0]}x{stream.size[1]} frame; "
                         "the outside was padded with black")
     return {"out": str(Path(out)), "frames": n, "missing_frames": missing, "crop": crop.as_list(),
-            "source_size": list(stream.size), "size": [w, h], "frame_range": [start, stop], "fps": stream.fps,
-            "seconds": t2 - t0, "frames_per_second": n / max(t2 - t0, 1e-9),
-            "extract_seconds": t1 - t0, "write_seconds": t2 - t1, "normalization": params, "warnings": warnings}
+            "source_size": list(stream.size), "size": list(size), "frame_range": list(frame_range),
+            "fps": stream.fps, "seconds": t2 - t0, "frames_per_second": n / max(t2 - t0, 1e-9),
+            "extract_seconds": t1 - t0, "write_seconds": t2 - t1, **extra, "warnings": warnings}

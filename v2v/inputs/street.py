@@ -24,7 +24,7 @@ import numpy as np
 
 from ..config import check_size
 from ..dataset_format import IMAGE_EXTS, DatasetWriter, Sequence, open_dataset
-from ..frame_files import list_frames
+from ..frame_files import list_frames, read_image
 from ..errors import UserError
 from ..flow import ground_truth_flow
 from ..labels import CITYSCAPES, check_label_ids, decolorize, read_instance_png
@@ -62,16 +62,9 @@ def _folder_sequence(labels_dir: Path, images_dir: Path | None, instances_dir: P
     return seq
 
 
-def _imread(path: Path, flags: int) -> np.ndarray:
-    arr = cv2.imread(str(path), flags)
-    if arr is None:
-        raise UserError(f"cannot read {path}: missing, damaged or not an image")
-    return arr
-
-
 def _read_labels(path: Path) -> np.ndarray:
     """(H, W) uint8 label ids from an id PNG or a colour-coded one."""
-    arr = _imread(path, cv2.IMREAD_UNCHANGED)
+    arr = read_image(path, cv2.IMREAD_UNCHANGED)
     if arr.ndim == 3:
         rgb = cv2.cvtColor(arr[:, :, :3], cv2.COLOR_BGR2RGB)
         if np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2]):
@@ -106,7 +99,7 @@ def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
             if factor >= f:
                 flags = flag
                 break
-    bgr = _imread(path, flags)
+    bgr = read_image(path, flags)
     return cv2.cvtColor(_resize(bgr, size, smooth=True), cv2.COLOR_BGR2RGB)
 
 
