@@ -42,7 +42,7 @@ def synthesize(engine, source, out_dir: Path, stem: str, fps: float, total: int,
     out_dir.mkdir(parents=True, exist_ok=True)
     names = ["video", *extras, *(["side_by_side"] if side_by_side is not None else [])]
     videos = VideoSet({name: out_dir / (f"{stem}.mp4" if name == "video" else f"{stem}_{name}.mp4")
-                       for name in names}, fps, crf=20)
+                       for name in names}, fps)
 
     start = time.perf_counter()
     last_preview = 0.0

@@ -118,7 +118,7 @@ def extract(video: str | Path | None, model: str | None, work: Path, limits: Lim
     detected = 0
     work.mkdir(parents=True, exist_ok=True)
     n = sum(1 for _ in work.glob("skeleton_*.mp4"))
-    writer = VideoWriter(work / f"skeleton_{n + 1}.mp4", fps, crf=18)
+    writer = VideoWriter(work / f"skeleton_{n + 1}.mp4", fps)
     try:
         for k, item in enumerate(items):
             if k >= total or (cancel is not None and cancel.is_set()):

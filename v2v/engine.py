@@ -38,6 +38,7 @@ from .nn.fast import enable_fast_inference
 from .pipeline import Synthesizer
 from .predict.clip import with_future
 from .style import STUFF_TRACK_BASE, StyleBank, StyleRequest, StyleSampler, track_objects
+from .video import DEFAULT_CRF, VideoSet
 from .visualize import flow_to_uint8, image_to_uint8, mask_to_uint8
 
 # The front door: the app imports the library only through this module, edits, labels, kinds, errors and video.
@@ -257,15 +258,13 @@ class Engine:
             yield frame
 
     # ------------------------------------------------------------------------------------------------- video
-    def synthesize(self, source: InputClip, output_mp4: str | Path, save_extras: bool = False, crf: int = 18,
+    def synthesize(self, source: InputClip, output_mp4: str | Path, save_extras: bool = False, crf: int = DEFAULT_CRF,
                    **kwargs) -> dict:
         """Write the generated video (and with ``save_extras`` OUT_flow.mp4, OUT_mask.mp4, OUT_warped.mp4 beside
         it). Nothing appears at the output paths on error or cancel. ``kwargs`` go to :meth:`frames`.
 
         Returns {"output", "extras" ({name: path}), "frames", "seconds", "frames_per_s", "size", "fps",
         "cancelled", "device", "precision", "warnings"}; a cancelled run has "output" None."""
-        from .video import VideoSet
-
         out = Path(output_mp4)
         paths = {"image": out}
         if save_extras:

@@ -26,6 +26,7 @@ from .errors import UserError
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".mpg", ".mpeg", ".ogv", ".gif")
 FRAME_EXTS = (".png", ".jpg", ".jpeg")
 DEFAULT_FOLDER_FPS = 30.0
+DEFAULT_CRF = 18  # x264 quality of every video the studio writes (CLI and app alike): near lossless
 _CONTAINER = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
@@ -203,7 +204,7 @@ class VideoWriter(_AllOrNothing):
     to the eye). The file appears at ``path`` only when the writer closes without an exception.
     """
 
-    def __init__(self, path: str | Path, fps: float, crf: int = 18, preset: str = "medium"):
+    def __init__(self, path: str | Path, fps: float, crf: int = DEFAULT_CRF, preset: str = "medium"):
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in _CONTAINER:
@@ -288,7 +289,7 @@ class VideoSet(_AllOrNothing):
     only when every other did) and takes back the ones already placed if a later one fails; ``abort()`` drops
     them all. The one way the CLI, the engine and the app write videos."""
 
-    def __init__(self, paths: dict[str, str | Path], fps: float, crf: int = 18):
+    def __init__(self, paths: dict[str, str | Path], fps: float, crf: int = DEFAULT_CRF):
         if not paths:
             raise ValueError("VideoSet needs at least one video")
         self.writers: dict[str, VideoWriter] = {}

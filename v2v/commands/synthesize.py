@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..video import DEFAULT_CRF
 
 OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv")
 
@@ -54,7 +55,8 @@ def register(sub) -> None:
                    help="street models: continue the video N frames past the input, from predicted label maps")
     p.add_argument("--future-method", metavar="METHOD",
                    help="how --future predicts the label maps: flow (default; extrapolated motion) or copy")
-    p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    p.add_argument("--crf", type=int, default=DEFAULT_CRF,
+                   help=f"x264 quality, lower is better (default {DEFAULT_CRF}, as the app)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=run)
 
