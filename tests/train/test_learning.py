@@ -67,3 +67,28 @@ def test_generated_history_must_be_a_probability():
     from train.config import ConfigError
     with pytest.raises(ConfigError, match="generated_history"):
         load_config(ROOT / "train" / "configs" / "tiny_test.yaml", ["schedule.generated_history=1.5"])
+
+
+def test_training_and_inference_run_the_same_recurrence(tmp_path):
+    """The recurrence is written twice (Trainer.generate: batched, for backprop; Synthesizer.step: a frame at a
+    time). Started from the first-frame generator's outputs, as inference is, the trainer's frames are the frames
+    the exported model makes from the same labels and style features."""
+    from v2v.pipeline import Synthesizer
+
+    torch.manual_seed(0)
+    ds = make_street_dataset(tmp_path / "clip", frames=5, size=(64, 32))
+    cfg = load_config(ROOT / "train" / "configs" / "tiny_test.yaml",
+                      [f"data.root={ds}", f"out_dir={tmp_path / 'run'}", "schedule.generated_history=1",
+                       "schedule.n_frames_start=5", "schedule.n_frames_max=5"])
+    trainer = Trainer(cfg, DistInfo())
+    item = VideoDataset(open_dataset(ds), 5, flip=False)[0]
+    x = trainer.prepare({k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()}, 1)
+    with torch.no_grad():
+        trained = [o["image"] for o in trainer.generate(x, 1, 0)["outs"]]
+    synth = Synthesizer(trainer.mcfg, trainer.G, precision="fp32")
+    inferred = [synth.step(item["labels"][t:t + 1], item["instances"][t:t + 1], features=x["feats"][t])["image"]
+                for t in range(5)]
+    L = trainer.mcfg.n_past_frames
+    assert len(trained) == 5 - L >= 2
+    for t, image in enumerate(trained, start=L):
+        assert torch.allclose(image, inferred[t], atol=1e-4), (t, float((image - inferred[t]).abs().max()))
