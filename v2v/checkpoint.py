@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError
@@ -43,14 +44,25 @@ def export_model(folder: str | Path, cfg: ModelConfig, networks: torch.nn.Module
     tensors = _cpu_tensors(networks, dtype)
     for k, v in (extra_tensors or {}).items():
         tensors[k] = v.detach().cpu().contiguous()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         save_file(tensors, str(tmp / "model.safetensors"))
         if discriminators is not None:
             save_file(_cpu_tensors(discriminators, dtype), str(tmp / DISCRIMINATORS_FILE))
         (tmp / "config.json").write_text(json.dumps(
             {"format": FORMAT, "version": VERSION, "model": to_dict(cfg), "meta": meta or {}}, indent=1))
+
+    return write_folder(folder, fill)
+
+
+def write_folder(folder: str | Path, fill: Callable[[Path], None]) -> Path:
+    """Make ``folder`` all at once: ``fill(tmp)`` writes the files into a temporary folder beside it, which then
+    replaces ``folder``; on any error nothing changes at ``folder``."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        fill(tmp)
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -318,6 +318,13 @@ class DatasetIndex:
         raise UserError(f"dataset {self.root} has no sequence {key!r}; it has "
                         f"{', '.join(s.name for s in self.sequences[:10])}")
 
+    def label_video(self, key: str | int | Sequence) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """All label maps of a sequence and its int32 instance maps (None when it has none), oldest first."""
+        seq = key if isinstance(key, Sequence) else self.sequence(key)
+        frames = [self.load_frame(seq, i, parts={"labels", "instances"}) for i in range(seq.num_frames)]
+        instances = [f["instances"].astype(np.int32) for f in frames] if seq.instances is not None else None
+        return [f["labels"] for f in frames], instances
+
     def load_frame(self, seq: str | int | Sequence, i: int, parts: set[str] | None = None) -> dict:
         """Frame ``i`` of a sequence as numpy arrays: "labels", and "instances", "image", "flow" + "flow_conf"
         (frames >= 1), "mask", "keypoints" where the dataset has them. ``parts`` limits what is read (a set of

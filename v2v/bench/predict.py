@@ -25,31 +25,23 @@ def register(sub) -> None:
     p.add_argument("--sequences", nargs="+", help="sequence names (default: all)")
     p.add_argument("--context", type=int, default=10, help="observed frames up to each start point (default 10)")
     p.add_argument("--horizons", type=int, nargs="+", default=[1, 5, 10], help="frames ahead (default 1 5 10)")
-    p.add_argument("--methods", nargs="+", help="prediction methods (default: all registered)")
+    p.add_argument("--methods", nargs="+", help="prediction methods (default: all registered; learned when a "
+                                                "trained label predictor is installed)")
     p.add_argument("--stride", type=int, default=1, help="frames between start points (default 1)")
     p.add_argument("--json", action="store_true", help="print only the JSON result")
     p.set_defaults(run=run)
-
-
-def _frames(index, seq) -> tuple[list, list | None]:
-    labels, instances = [], [] if seq.instances is not None else None
-    for i in range(seq.num_frames):
-        f = index.load_frame(seq, i, parts={"labels", "instances"})
-        labels.append(f["labels"])
-        if instances is not None:
-            instances.append(f["instances"])
-    return labels, instances
 
 
 def run(args) -> int:
     from .. import kinds
     from ..dataset_format import open_dataset
     from ..errors import UserError
+    from ..learned_predictor import available as learned_available  # also registers method "learned"
     from ..predict import METHODS, make_predictor, predict_labels
 
     if args.context < 1 or args.stride < 1 or min(args.horizons) < 1:
         raise UserError("--context, --stride and every --horizons value must be at least 1")
-    methods = args.methods or sorted(METHODS)
+    methods = args.methods or [m for m in sorted(METHODS) if m != "learned" or learned_available()]
     predictors = {m: make_predictor(m) for m in methods}
     horizons = sorted(set(args.horizons))
     index = open_dataset(args.dataset)
@@ -62,7 +54,7 @@ def run(args) -> int:
     calls = 0
     for name in names:
         seq = index.sequence(name)
-        labels, instances = _frames(index, seq)
+        labels, instances = index.label_video(seq)
         starts = list(range(args.context - 1, seq.num_frames - horizons[-1], args.stride))
         if not starts:
             raise UserError(f"sequence {name!r} has {seq.num_frames} frames, too few for {args.context} observed "

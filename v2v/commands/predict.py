@@ -26,7 +26,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder (labels/, instances/, labels_color.mp4, "
                                                 "prediction.json)")
     p.add_argument("--method", default="flow",
-                   help="prediction method (v2v.predict.METHODS): flow (default; extrapolated motion) or copy")
+                   help="prediction method (v2v.predict.METHODS): flow (default; extrapolated motion), learned "
+                        "(flow corrected by the trained label predictor) or copy")
     p.add_argument("--size", help="WIDTHxHEIGHT to read and predict at (default: the input's)")
     p.add_argument("--frames", help="frame range START:STOP of the input (default: all)")
     p.add_argument("--sequence", help="sequence of a dataset or vid2vid folder (default: the first)")
@@ -45,6 +46,7 @@ def _numpy(item: dict) -> tuple[np.ndarray, np.ndarray | None]:
 
 def run(args) -> int:
     from ..inputs.clip import open_input
+    from .. import learned_predictor  # noqa: F401  (registers method "learned")
     from ..predict import check_future, make_predictor, predict_labels
     from ..predict.writer import LabelFolderWriter
     from .scene import parse_size

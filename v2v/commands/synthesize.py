@@ -54,7 +54,8 @@ def register(sub) -> None:
     p.add_argument("--future", type=int, metavar="N",
                    help="street models: continue the video N frames past the input, from predicted label maps")
     p.add_argument("--future-method", metavar="METHOD",
-                   help="how --future predicts the label maps: flow (default; extrapolated motion) or copy")
+                   help="how --future predicts the label maps: flow (default; extrapolated motion), learned "
+                        "(flow corrected by the trained label predictor) or copy")
     p.add_argument("--crf", type=int, default=DEFAULT_CRF,
                    help=f"x264 quality, lower is better (default {DEFAULT_CRF}, as the app)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -125,6 +126,7 @@ def future_predictor(args):
         if args.future_method is not None:
             raise UserError("--future-method goes with --future N (the number of frames to predict)")
         return None
+    from .. import learned_predictor  # noqa: F401  (registers method "learned")
     from ..predict import check_future, make_predictor
 
     check_future(args.future)
