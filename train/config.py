@@ -15,6 +15,8 @@ from v2v.config import ConfigError, ModelConfig, deep_merge, from_dict, set_path
 from v2v.losses import GAN_MODES, LossWeights
 from v2v.presets import model_preset
 
+from .diff_augment import parse_policy
+
 
 @dataclass
 class DataConfig:
@@ -76,6 +78,9 @@ class TrainConfig:
     # Exponential moving average of the generators' weights (0: off). With it, the export, validation and samples
     # use the average, which smooths the GAN's step-to-step oscillation (0.999: about the last 1000 steps).
     ema_decay: float = 0.0
+    # DiffAugment of every discriminator's input, real and generated alike (train/diff_augment.py): "" (off) or a
+    # comma-separated subset of color, translation, cutout. For tiny datasets, where D memorises the real frames.
+    diff_augment: str = ""
     beta1: float = 0.5
     beta2: float = 0.999
     precision: str = "bf16"  # fp32 | bf16 | fp16 (fp16 uses a GradScaler; for GPUs without bf16)
@@ -99,6 +104,10 @@ class TrainConfig:
             raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        try:
+            parse_policy(self.diff_augment)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be within [0, 1), got {self.ema_decay}")
         for name in ("max_steps", "save_every", "log_every", "batch_size"):

@@ -40,6 +40,7 @@ from v2v.nn.generator import split_label_parts
 
 from . import schedule
 from .config import TrainConfig
+from .diff_augment import Augmentation, parse_policy
 from .distributed import DistInfo, average_gradients, broadcast_parameters
 
 
@@ -83,6 +84,7 @@ class Trainer:
         ReflectConv2d.enabled = cfg.fast_padding
         # Batching the label branches of a sequence's frames gives the same result only with per-sample norms.
         self.batch_label_branches = cfg.batch_label_branches and self.mcfg.norm != "batch"
+        self.augment_policy = parse_policy(cfg.diff_augment)
         self.time_fraction = 0.0  # share of a wall-time budget spent (the driver sets it; 0: no budget)
         lam = lambda step: schedule.lr_factor(cfg.schedule, step, cfg.max_steps, self.time_fraction)  # noqa: E731
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lam) for o in self.optimizers]
@@ -243,8 +245,22 @@ class Trainer:
                     h[-keep - 1] = h[-keep - 1].detach()
         return {"outs": outs, "first": first, "history_start": starts[L - 1]}
 
-    def _d_image(self, cond: torch.Tensor, image: torch.Tensor) -> dict:
+    def _augmentation(self, like: torch.Tensor) -> Augmentation | None:
+        """A DiffAugment draw for a batch shaped like ``like`` ((n, ..., H, W)), or None when it is off."""
+        if not self.augment_policy:
+            return None
+        return Augmentation.draw(self.augment_policy, like.shape[0], tuple(like.shape[-2:]), like.device)
+
+    def _d_image(self, cond: torch.Tensor, image: torch.Tensor, aug: Augmentation | None = None) -> dict:
+        if aug is not None:
+            image, cond = aug(image, cond)
         return self.D["image"](torch.cat([cond, image], 1))
+
+    def _d_temporal(self, s: int, frames: torch.Tensor, flows: torch.Tensor, aug: Augmentation | None = None
+                    ) -> dict:
+        if aug is not None:
+            frames, flows = aug(frames, flows)
+        return self.D["temporal"](s, frames, flows)
 
     def _temporal_windows(self, x: dict, fakes: list[torch.Tensor], L: int) -> list[dict]:
         """For each temporal scale whose window fits the generated frames: fake and real K-frame windows (frames
@@ -286,14 +302,15 @@ class Trainer:
         network and the real frames."""
         cfg = self.cfg
         cond, real, fake = step["cond"], step["real"], step["fake"]
+        aug = self._augmentation(real)  # one draw for both sides: feature matching compares like with like
         with torch.no_grad():
-            d_real = self._d_image(cond, real)
+            d_real = self._d_image(cond, real, aug)
         values = {}
-        d_fake = self._d_image(cond, fake)
+        d_fake = self._d_image(cond, fake, aug)
         values["G_GAN"] = gan_loss(d_fake["predictions"], True, cfg.gan_mode, False)
         values["G_FM"] = feature_matching_loss(d_fake["features"], d_real["features"])
         if step["raw"] is not None:
-            d_raw = self._d_image(cond, step["raw"])
+            d_raw = self._d_image(cond, step["raw"], aug)
             values["G_GAN_raw"] = gan_loss(d_raw["predictions"], True, cfg.gan_mode, False)
             values["G_FM_raw"] = feature_matching_loss(d_raw["features"], d_real["features"])
         if self.perceptual is not None:
@@ -305,9 +322,10 @@ class Trainer:
     def _first_frame_terms(self, x: dict, first: torch.Tensor) -> dict:
         """The first-frame generator's frame 0 against the image D, the perceptual network and the real frame."""
         cfg = self.cfg
+        aug = self._augmentation(first)
         with torch.no_grad():
-            d_real0 = self._d_image(x["enc"][0], x["real"][0])
-        d_first = self._d_image(x["enc"][0], first)
+            d_real0 = self._d_image(x["enc"][0], x["real"][0], aug)
+        d_first = self._d_image(x["enc"][0], first, aug)
         values = {"F_GAN": gan_loss(d_first["predictions"], True, cfg.gan_mode, False),
                   "F_FM": feature_matching_loss(d_first["features"], d_real0["features"])}
         if self.perceptual is not None:
@@ -337,10 +355,10 @@ class Trainer:
         """Every temporal scale whose window fits: the generated K-frame windows against its temporal D."""
         values = {}
         for win in windows:
-            s = win["scale"]
+            s, aug = win["scale"], self._augmentation(win["real"])
             with torch.no_grad():
-                dt_real = self.D["temporal"](s, win["real"], win["flows"])
-            dt_fake = self.D["temporal"](s, win["fake"], win["flows"])
+                dt_real = self._d_temporal(s, win["real"], win["flows"], aug)
+            dt_fake = self._d_temporal(s, win["fake"], win["flows"], aug)
             values[f"T{s}_GAN"] = gan_loss(dt_fake["predictions"], True, self.cfg.gan_mode, False)
             values[f"T{s}_FM"] = feature_matching_loss(dt_fake["features"], dt_real["features"])
         return values
@@ -400,10 +418,11 @@ class Trainer:
             fakes.append(first.detach())
             conds.append(x["enc"][0])
         with self.autocast():
-            d_fake = self._d_image(torch.cat(conds, 0), torch.cat(fakes, 0))
-            reals = [step["real"]] + ([x["real"][0]] if first is not None else [])
-            d_real = self._d_image(torch.cat([cond] + ([x["enc"][0]] if first is not None else []), 0),
-                                   torch.cat(reals, 0))
+            fakes = torch.cat(fakes, 0)
+            d_fake = self._d_image(torch.cat(conds, 0), fakes, self._augmentation(fakes))
+            reals = torch.cat([step["real"]] + ([x["real"][0]] if first is not None else []), 0)
+            d_real = self._d_image(torch.cat([cond] + ([x["enc"][0]] if first is not None else []), 0), reals,
+                                   self._augmentation(reals))
             d_loss = 0.5 * (gan_loss(d_fake["predictions"], False, self.cfg.gan_mode)
                             + gan_loss(d_real["predictions"], True, self.cfg.gan_mode))
         self.opt_D.zero_grad(set_to_none=True)
@@ -415,8 +434,8 @@ class Trainer:
         """One step of the temporal D of ``win``'s scale: real windows against the generated ones."""
         s = win["scale"]
         with self.autocast():
-            dt_fake = self.D["temporal"](s, win["fake"].detach(), win["flows"])
-            dt_real = self.D["temporal"](s, win["real"], win["flows"])
+            dt_fake = self._d_temporal(s, win["fake"].detach(), win["flows"], self._augmentation(win["fake"]))
+            dt_real = self._d_temporal(s, win["real"], win["flows"], self._augmentation(win["real"]))
             dt_loss = 0.5 * (gan_loss(dt_fake["predictions"], False, self.cfg.gan_mode)
                              + gan_loss(dt_real["predictions"], True, self.cfg.gan_mode))
         opt = self.opt_DT[s]
