@@ -31,8 +31,9 @@ import torch.nn.functional as F
 from v2v import conditioning
 from v2v.flow import resize_flow, warp
 from v2v.flow_prior import label_flow_batch
-from v2v.losses import (build_perceptual_loss, feature_matching_loss, flow_loss, flow_warp_loss, gan_loss,
-                        mask_regularizer, style_color_loss, style_consistency_loss, temporal_warp_loss)
+from v2v.labels import foreground_mask
+from v2v.losses import (build_perceptual_loss, feature_matching_loss, flow_loss, flow_warp_loss, foreground_l1_loss,
+                        gan_loss, mask_regularizer, style_color_loss, style_consistency_loss, temporal_warp_loss)
 from v2v.nn.blocks import ReflectConv2d, downsample
 from v2v.nn.build import build_discriminators, build_generators
 from v2v.nn.encoder import instance_pool, region_ids
@@ -155,6 +156,13 @@ class Trainer:
         labels, inst = batch["labels"].to(dev), batch["instances"].to(dev)
         images, flow, conf = batch["images"].to(dev), batch["flow"].to(dev), batch["flow_conf"].to(dev)
         masks = batch["masks"].to(dev)
+        person = None  # where foreground_l1 looks: the dataset's masks, else the foreground classes
+        if self.cfg.loss.foreground_l1:
+            if bool(masks.any()):
+                person = [_down(masks[:, t], shrink) for t in range(masks.shape[1])]
+            elif mcfg.labels.encoding == "onehot":
+                person = [_down(foreground_mask(mcfg.labels, labels[:, t], mcfg.fg_ids), shrink)
+                          for t in range(labels.shape[1])]
         T = images.shape[1]
         enc, fg = [], []
         for t in range(T):
@@ -190,7 +198,7 @@ class Trainer:
                 return None if x is None else x.contiguous(memory_format=torch.channels_last)
             enc, real, fg, feats = ([cl(x) for x in seq] for seq in (enc, real, fg, feats))
         return {"enc": enc, "fg": fg, "real": real, "flow": gt_flow, "conf": gt_conf, "feats": feats, "prior": prior,
-                "regions": regions, "style_color": style_color, "T": T}
+                "regions": regions, "style_color": style_color, "person": person, "T": T}
 
     def _encode_frozen(self, images: torch.Tensor) -> torch.Tensor:
         """E(images) with E's weights held fixed: gradients reach the images (the generator), not E."""
@@ -317,6 +325,8 @@ class Trainer:
             values["G_Perceptual"] = self.perceptual(fake, real)
         if cfg.loss.image_l1:
             values["G_L1"] = F.l1_loss(fake.float(), real.float())
+        if step["person"] is not None:
+            values["G_FG_L1"] = foreground_l1_loss(fake, real, step["person"])
         return values
 
     def _first_frame_terms(self, x: dict, first: torch.Tensor) -> dict:
@@ -332,6 +342,8 @@ class Trainer:
             values["F_Perceptual"] = self.perceptual(first, x["real"][0])
         if cfg.loss.first_frame_l1:
             values["F_L1"] = F.l1_loss(first.float(), x["real"][0].float())
+        if x["person"] is not None:
+            values["F_FG_L1"] = foreground_l1_loss(first, x["real"][0], x["person"][0])
         return values
 
     def _motion_terms(self, x: dict, gen: dict, step: dict) -> dict:
@@ -371,9 +383,9 @@ class Trainer:
         return {
             "G_GAN": w.gan, "G_FM": w.feature_matching,  # the output frames vs the image D
             "G_GAN_raw": w.gan, "G_FM_raw": w.feature_matching,  # the hallucinated image h vs the image D
-            "G_Perceptual": w.perceptual.weight, "G_L1": w.image_l1,
+            "G_Perceptual": w.perceptual.weight, "G_L1": w.image_l1, "G_FG_L1": w.foreground_l1,
             "F_GAN": w.gan, "F_FM": w.feature_matching, "F_Perceptual": w.perceptual.weight,  # the first frame
-            "F_L1": w.first_frame_l1,
+            "F_L1": w.first_frame_l1, "F_FG_L1": w.foreground_l1,
             "F_Flow": w.flow / 2 ** (mcfg.n_scales - 1), "F_Warp": w.flow_warp, "W_mask": w.mask,
             "G_Warp": w.temporal_warp,
             "T_GAN": w.temporal_gan, "T_FM": w.feature_matching * w.temporal_gan,
@@ -462,7 +474,8 @@ class Trainer:
             step = {"cond": torch.cat(x["enc"][L:], 0), "real": torch.cat(x["real"][L:], 0),
                     "fake": torch.cat([o["image"] for o in outs], 0),
                     "raw": torch.cat([o["raw_image"] for o in outs], 0)
-                    if cfg.raw_image_losses and mcfg.use_flow else None}
+                    if cfg.raw_image_losses and mcfg.use_flow else None,
+                    "person": torch.cat(x["person"][L:], 0) if x["person"] is not None else None}
             windows = self._temporal_windows(x, [o["image"] for o in outs], L)
         logs = self.update_generator(x, gen, windows, step)
         self.D.requires_grad_(True)

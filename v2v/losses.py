@@ -57,6 +57,16 @@ class LossWeights:
     # weights are on the machine (pulls colours towards the real frame, so the style features carry them)
     style_color: float = 0.0  # encoder E: its first (up to 3) pooled channels must equal each region's mean colour
     style_consistency: float = 0.0  # generator: E(output), pooled per region, must equal the features it was given
+    # L1 of every generated frame to the real one inside the foreground (the dataset's masks: the dancer's person
+    # mask; for class-id labels without masks, the foreground classes), averaged over the foreground's pixels: on
+    # footage that is mostly a still backdrop, the part that moves weighs as much as the frame.
+    foreground_l1: float = 0.0
+
+
+def foreground_l1_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """Mean |fake - real| over the pixels of ``mask`` ((B, 1, H, W) in [0, 1]); 0 where a frame has none."""
+    diff = (fake.float() - real.float()).abs().mean(1, keepdim=True) * mask.float()
+    return (diff.sum((1, 2, 3)) / (mask.float().sum((1, 2, 3)) + eps)).mean()
 
 
 def gan_loss(predictions: list[torch.Tensor], target_real: bool, mode: str = "ls", for_discriminator: bool = True

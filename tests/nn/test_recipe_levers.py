@@ -145,3 +145,18 @@ def test_generators_declare_their_style_channels():
     assert scale.label_encoder[0].conv.grad_channels == cfg.feature_channels == 3
     assert scale.fg_encoder[0].conv.grad_channels == 3
     assert nets["first_frame"].global_net[0].conv.grad_channels == 3
+
+
+def test_foreground_l1_averages_over_the_foreground_only():
+    from v2v.losses import foreground_l1_loss
+
+    real = torch.zeros(2, 3, 8, 8)
+    fake = real.clone()
+    fake[:, :, :, 4:] = 1.0  # wrong on the right half
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[0, :, :, 4:] = 1.0  # frame 0: the foreground is the right half (all wrong); frame 1: no foreground
+    loss = foreground_l1_loss(fake, real, mask, eps=0.0 + 1e-9)
+    assert abs(float(loss) - 0.5) < 1e-6  # frame 0 scores 1 (every foreground pixel off by 1), frame 1 scores 0
+    mask[0] = 0
+    mask[0, :, :, :4] = 1.0
+    assert float(foreground_l1_loss(fake, real, mask)) == 0.0  # errors outside the foreground do not count

@@ -252,13 +252,14 @@ def test_every_logged_generator_term_is_declared_with_its_weight(dataset, tmp_pa
     from train.config import load_config
 
     cfg = load_config(CONFIG, [f"data.root={dataset}", f"out_dir={tmp_path / 'w'}", "threads=1", "sample_every=0",
-                               "schedule.n_frames_start=6", "schedule.n_frames_max=6", "loss.image_l1=3"])
+                               "schedule.n_frames_start=6", "schedule.n_frames_max=6", "loss.image_l1=3",
+                               "loss.foreground_l1=2"])
     run = Run(cfg, resume=False)
     tr = run.trainer
     logs = tr.train_step(next(run.batches()))
     weights = tr.loss_weights()
     terms = [k for k in logs if k not in ("G_total", "lr", "frames", "scales", "frozen") and not k.startswith("D_")]
-    assert {"G_GAN", "G_L1", "F_Flow", "T0_GAN", "T0_FM"} <= set(terms)
+    assert {"G_GAN", "G_L1", "G_FG_L1", "F_FG_L1", "F_Flow", "T0_GAN", "T0_FM"} <= set(terms)
     for name in terms:
         assert re.sub(r"^T\d+_", "T_", name) in weights or name in ("E_color", "G_style"), name
-    assert weights["G_L1"] == 3 and abs(sum(logs[k] for k in terms) - logs["G_total"]) < 1e-4 * abs(logs["G_total"])
+    assert weights["G_L1"] == 3 and weights["G_FG_L1"] == 2 and abs(sum(logs[k] for k in terms) - logs["G_total"]) < 1e-4 * abs(logs["G_total"])
