@@ -40,3 +40,24 @@ def make_street_dataset(root: Path, frames: int = 8, size=(64, 32), sequences=("
                     seq.add_flow(t, *ground_truth_flow(image, prev))
                 prev = image
     return root
+
+
+def tiny_trainer(tmp_path: Path, frames: int = 4, overrides=()):
+    """A Trainer on train/configs/tiny_test.yaml over a synthetic street clip of ``frames`` frames (sequences of
+    all of them), and that clip as one training batch. Seeds torch first."""
+    import torch
+
+    from train.config import load_config
+    from train.distributed import DistInfo
+    from train.trainer import Trainer
+    from v2v.dataset import VideoDataset
+    from v2v.dataset_format import open_dataset
+
+    torch.manual_seed(0)
+    ds = make_street_dataset(tmp_path / "clip", frames=frames, size=(64, 32))
+    cfg = load_config(Path(__file__).resolve().parents[1] / "train" / "configs" / "tiny_test.yaml",
+                      [f"data.root={ds}", f"out_dir={tmp_path / 'run'}", f"schedule.n_frames_start={frames}",
+                       f"schedule.n_frames_max={frames}", *overrides])
+    item = VideoDataset(open_dataset(ds), frames, flip=False)[0]
+    return Trainer(cfg, DistInfo()), {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v]
+                                      for k, v in item.items()}

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import ModelConfig, from_dict, to_dict
 from .errors import UserError
+from .format_file import read_format_json
 
 FORMAT = "v2v-model"
 VERSION = 1
@@ -80,15 +81,9 @@ def write_folder(folder: str | Path, fill: Callable[[Path], None]) -> Path:
 def read_model_config(folder: str | Path) -> tuple[ModelConfig, dict]:
     folder = Path(folder)
     path = folder / "config.json"
-    if not path.is_file():
-        raise UserError(f"{folder} is not an exported model: {path.name} is missing (export one with "
-                        "`python -m train ...` or `python -m v2v convert-nvidia`)")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e}); re-export the model") from None
-    if data.get("format") != FORMAT:
-        raise UserError(f"{path} is not a v2v model config (format {data.get('format')!r})")
+    data = read_format_json(path, FORMAT, VERSION, "a v2v model config", "re-export the model",
+                            missing=f"{folder} is not an exported model: {path.name} is missing (export one with "
+                                    "`python -m train ...` or `python -m v2v convert-nvidia`)")
     return from_dict(ModelConfig, data["model"]), data.get("meta", {})
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from . import kinds
 from .errors import UserError
+from .format_file import read_format_json
 from .frame_files import image_size, list_frames, read_image
 from .labels import BUILTIN
 
@@ -404,14 +405,7 @@ def _check_size(seq: str, path: Path, size: tuple[int, int]) -> None:
 
 
 def _open_v2v(root: Path) -> DatasetIndex:
-    try:
-        meta = json.loads((root / "dataset.json").read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{root / 'dataset.json'} is not valid JSON ({e}); prepare the dataset again") from None
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{root / 'dataset.json'} is not a v2v dataset (format {meta.get('format')!r})")
-    if int(meta.get("version", 0)) > VERSION:
-        raise UserError(f"{root} is dataset version {meta.get('version')}, newer than this program ({VERSION})")
+    meta = read_format_json(root / "dataset.json", FORMAT, VERSION, "a v2v dataset", "prepare the dataset again")
     kind = meta.get("kind")
     if kind not in kinds.KINDS:
         raise UserError(f"{root / 'dataset.json'}: kind must be one of {', '.join(kinds.NAMES)}, got {kind!r}")

@@ -28,6 +28,7 @@ from safetensors.torch import save_file
 
 from .checkpoint import match_state, read_weights, write_folder
 from .errors import UserError
+from .format_file import read_format_json
 from .nn.label_refiner import LabelRefiner, RefinerConfig
 from .predict import register_method
 from .predict.base import Frames, Predictor
@@ -63,17 +64,10 @@ def load_refiner(folder: str | Path) -> tuple[LabelRefiner, dict]:
     """The refiner exported to ``folder`` (fp32, eval mode) and its meta; UserError naming what is wrong."""
     folder = Path(folder)
     path = folder / "config.json"
-    if not path.is_file():
-        raise UserError(f"no learned label predictor at {folder} ({path.name} is missing): train one with "
-                        "`python -m train.label_predictor`, set V2V_LABEL_PREDICTOR, or use method 'flow'")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e}); export the label predictor again") from None
-    if data.get("format") != FORMAT:
-        raise UserError(f"{path} is not a label predictor config (format {data.get('format')!r})")
-    if int(data.get("version", 0)) > VERSION:
-        raise UserError(f"{path} is label predictor version {data.get('version')}, newer than this program")
+    data = read_format_json(path, FORMAT, VERSION, "a label predictor config", "export the label predictor again",
+                            missing=f"no learned label predictor at {folder} ({path.name} is missing): train one "
+                                    "with `python -m train.label_predictor`, set V2V_LABEL_PREDICTOR, or use method "
+                                    "'flow'")
     try:
         cfg = RefinerConfig.from_dict(data["refiner"])
     except (KeyError, TypeError, ValueError) as e:

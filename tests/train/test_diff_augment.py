@@ -6,7 +6,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from synthetic import make_street_dataset  # noqa: E402
+from synthetic import tiny_trainer  # noqa: E402
 
 from train.config import ConfigError, load_config  # noqa: E402
 from train.diff_augment import Augmentation, parse_policy  # noqa: E402
@@ -54,18 +54,7 @@ def test_cutout_blanks_a_quarter_and_gradients_pass():
 
 
 def test_a_training_step_with_diff_augment(tmp_path):
-    from train.distributed import DistInfo
-    from train.trainer import Trainer
-    from v2v.dataset import VideoDataset
-    from v2v.dataset_format import open_dataset
-
-    torch.manual_seed(0)
-    ds = make_street_dataset(tmp_path / "clip", frames=5, size=(64, 32))
-    cfg = load_config(ROOT / "train" / "configs" / "tiny_test.yaml",
-                      [f"data.root={ds}", f"out_dir={tmp_path / 'run'}", "diff_augment=color,translation,cutout",
-                       "schedule.n_frames_start=5", "schedule.n_frames_max=5"])
-    trainer = Trainer(cfg, DistInfo())
-    item = VideoDataset(open_dataset(ds), 5, flip=False)[0]
-    logs = trainer.train_step({k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()})
+    trainer, batch = tiny_trainer(tmp_path, 5, ["diff_augment=color,translation,cutout"])
+    logs = trainer.train_step(batch)
     assert {"G_GAN", "G_FM", "D_image", "D_T0"} <= set(logs)
     assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from synthetic import make_street_dataset  # noqa: E402
+from synthetic import make_street_dataset, tiny_trainer  # noqa: E402
 
 from train.config import load_config  # noqa: E402
 from train.distributed import DistInfo  # noqa: E402
@@ -42,13 +42,8 @@ def test_tiny_model_learns_a_clip(tmp_path):
 def test_history_starts_from_real_or_generated_frames(tmp_path, chance):
     """schedule.generated_history: the sequential generator's history starts from the real frames (0) or from the
     first-frame generator's detached outputs (1), and the temporal warp loss compares against that same start."""
-    torch.manual_seed(0)
-    ds = make_street_dataset(tmp_path / "clip", frames=4, size=(64, 32))
-    cfg = load_config(ROOT / "train" / "configs" / "tiny_test.yaml",
-                      [f"data.root={ds}", f"out_dir={tmp_path / 'run'}", f"schedule.generated_history={chance}"])
-    trainer = Trainer(cfg, DistInfo())
-    item = VideoDataset(open_dataset(ds), 4, flip=False)[0]
-    x = trainer.prepare({k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()}, 1)
+    trainer, batch = tiny_trainer(tmp_path, 4, [f"schedule.generated_history={chance}"])
+    x = trainer.prepare(batch, 1)
     gen = trainer.generate(x, 1, 0)
     L = trainer.mcfg.n_past_frames
     if chance == 0.0:
@@ -59,7 +54,7 @@ def test_history_starts_from_real_or_generated_frames(tmp_path, chance):
             expect = trainer.G["first_frame"](conditioning.first_frame_input(
                 trainer.mcfg, x["enc"][L - 1], x["feats"][L - 1]))["image"]
         assert torch.allclose(gen["history_start"], expect, atol=1e-5)
-    logs = trainer.train_step({k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()})
+    logs = trainer.train_step(batch)
     assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
 
 
@@ -75,18 +70,12 @@ def test_training_and_inference_run_the_same_recurrence(tmp_path):
     the exported model makes from the same labels and style features."""
     from v2v.pipeline import Synthesizer
 
-    torch.manual_seed(0)
-    ds = make_street_dataset(tmp_path / "clip", frames=5, size=(64, 32))
-    cfg = load_config(ROOT / "train" / "configs" / "tiny_test.yaml",
-                      [f"data.root={ds}", f"out_dir={tmp_path / 'run'}", "schedule.generated_history=1",
-                       "schedule.n_frames_start=5", "schedule.n_frames_max=5"])
-    trainer = Trainer(cfg, DistInfo())
-    item = VideoDataset(open_dataset(ds), 5, flip=False)[0]
-    x = trainer.prepare({k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v] for k, v in item.items()}, 1)
+    trainer, batch = tiny_trainer(tmp_path, 5, ["schedule.generated_history=1"])
+    x = trainer.prepare(batch, 1)
     with torch.no_grad():
         trained = [o["image"] for o in trainer.generate(x, 1, 0)["outs"]]
     synth = Synthesizer(trainer.mcfg, trainer.G, precision="fp32")
-    inferred = [synth.step(item["labels"][t:t + 1], item["instances"][t:t + 1], features=x["feats"][t])["image"]
+    inferred = [synth.step(batch["labels"][:, t], batch["instances"][:, t], features=x["feats"][t])["image"]
                 for t in range(5)]
     L = trainer.mcfg.n_past_frames
     assert len(trained) == 5 - L >= 2

@@ -7,27 +7,14 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from synthetic import make_street_dataset  # noqa: E402
+from synthetic import tiny_trainer  # noqa: E402
 
-from train.config import load_config  # noqa: E402
-from train.distributed import DistInfo  # noqa: E402
-from train.trainer import Trainer  # noqa: E402
-from v2v.dataset import VideoDataset  # noqa: E402
-from v2v.dataset_format import open_dataset  # noqa: E402
 from v2v.losses import style_color_loss, style_consistency_loss  # noqa: E402
 from v2v.nn.encoder import instance_pool, region_ids  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _setup(tmp_path, *overrides):
-    torch.manual_seed(0)
-    ds = make_street_dataset(tmp_path / "clip", frames=4, size=(64, 32))
-    cfg = load_config(ROOT / "train" / "configs" / "tiny_test.yaml",
-                      [f"data.root={ds}", f"out_dir={tmp_path / 'run'}", *overrides])
-    item = VideoDataset(open_dataset(ds), 4, flip=False)[0]
-    return Trainer(cfg, DistInfo()), {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v]
-                                      for k, v in item.items()}
+    return tiny_trainer(tmp_path, 4, overrides)
 
 
 def test_loss_functions_are_zero_exactly_when_the_regions_match():
