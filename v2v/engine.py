@@ -109,7 +109,7 @@ class Engine:
         self.style_bank = None
         if extra:
             self.style_bank = StyleBank.from_tensors({k: v for k, v in extra.items() if k.startswith("style.")},
-                                                           config.labels)
+                                                     config.labels)
 
     def new_synthesizer(self) -> Synthesizer:
         """A fresh recurrence over this engine's networks. Each :meth:`frames` call makes its own, so one Engine
@@ -200,7 +200,7 @@ class Engine:
             return None
         encoder = self.networks["encoder"] if "encoder" in self.networks else None
         return StyleSampler(self.style_bank, style, self.config, encoder,
-                                color_features=self.meta.get("style_features") == "rgb")
+                            color_features=self.meta.get("style_features") == "rgb")
 
     def _labels_color(self, labels: torch.Tensor) -> np.ndarray:
         ls = self.config.labels

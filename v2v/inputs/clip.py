@@ -431,7 +431,7 @@ def open_input(path: str | Path, kind: str, size: tuple[int, int] | None = None,
     if path.is_dir():
         pngs = list_frames(path, (".png",))
         _not_street(path, pngs[0] if pngs else None, kind)
-    return MEDIA_READERS[kind](path, size, frames, fps, normalize_stats, progress)
+    return MEDIA_READERS[spec.name](path, size, frames, fps, normalize_stats, progress)
 
 
 def _open_street(path: Path, size, frames, instances, fps, label_set: LabelSet) -> InputClip:
