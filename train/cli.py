@@ -198,9 +198,9 @@ class Run:
     def train(self) -> None:
         cfg, tr = self.cfg, self.trainer
         self._started = time.time()
-        peak = matmul_peak_gflops(cfg.precision, self.dist.device)
-        self.log(f"measured {cfg.precision} matmul peak: {peak:.1f} GFLOP/s on "
-                 f"{torch.get_num_threads()} threads")
+        peak = matmul_peak_gflops(tr.precision, self.dist.device)
+        self.log(f"precision {cfg.precision} -> {tr.precision}; measured {tr.precision} matmul peak: "
+                 f"{peak:.1f} GFLOP/s on {torch.get_num_threads()} threads")
         gflop_per_step: dict[int, float] = {}  # by frames per sequence
         window_t, window_steps, window_frames = time.time(), 0, 0
         if self.dist.is_main:

@@ -13,9 +13,12 @@ import yaml
 
 from v2v.config import ConfigError, ModelConfig, deep_merge, from_dict, set_path, to_dict
 from v2v.losses import GAN_MODES, LossWeights
+from v2v.precision import PRECISIONS
 from v2v.presets import model_preset
 
 from .diff_augment import parse_policy
+
+TRAIN_PRECISIONS = (*PRECISIONS, "fp16")
 
 
 @dataclass
@@ -83,7 +86,9 @@ class TrainConfig:
     diff_augment: str = ""
     beta1: float = 0.5
     beta2: float = 0.999
-    precision: str = "bf16"  # fp32 | bf16 | fp16 (fp16 uses a GradScaler; for GPUs without bf16)
+    # auto | fp32 | bf16 | fp16. auto: bf16 where the hardware has native bf16 (AVX512-BF16/AMX CPUs, GPUs), else
+    # fp32 (emulated bf16 is ~10x slower; v2v.precision). fp16 uses a GradScaler; for GPUs without bf16.
+    precision: str = "auto"
     channels_last: bool = True
     grad_checkpointing: bool = False
     # Run the sequential generator's label-only branches (label encoder, foreground generator) for all frames of a
@@ -100,8 +105,8 @@ class TrainConfig:
     def validate(self):
         if self.gan_mode not in GAN_MODES:
             raise ConfigError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         try:

@@ -38,9 +38,10 @@ from v2v.nn.blocks import ReflectConv2d, downsample
 from v2v.nn.build import build_discriminators, build_generators
 from v2v.nn.encoder import instance_pool, region_ids
 from v2v.nn.generator import split_label_parts
+from v2v.precision import resolve_precision
 
 from . import schedule
-from .config import TrainConfig
+from .config import TRAIN_PRECISIONS, TrainConfig
 from .diff_augment import Augmentation, parse_policy
 from .distributed import DistInfo, average_gradients, broadcast_parameters
 
@@ -89,7 +90,9 @@ class Trainer:
         self.time_fraction = 0.0  # share of a wall-time budget spent (the driver sets it; 0: no budget)
         lam = lambda step: schedule.lr_factor(cfg.schedule, step, cfg.max_steps, self.time_fraction)  # noqa: E731
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lam) for o in self.optimizers]
-        self.scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
+        # What the step computes in: cfg.precision with "auto" resolved for this device (v2v.precision).
+        self.precision = resolve_precision(cfg.precision, self.device, TRAIN_PRECISIONS)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.perceptual = build_perceptual_loss(cfg.loss.perceptual, cfg.vgg_weights or None)
         if self.perceptual is not None:
             self.perceptual.to(self.device)
@@ -119,9 +122,9 @@ class Trainer:
         return [self.opt_G, self.opt_D, *self.opt_DT]
 
     def autocast(self):
-        if self.cfg.precision == "fp32":
+        if self.precision == "fp32":
             return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
     # ------------------------------------------------------------------------------------------------ state

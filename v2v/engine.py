@@ -1,7 +1,8 @@
 """The inference engine: an exported model + a conditioning clip -> generated frames, streamed.
 
 ``Engine.load(model_dir)`` reads a model folder (``v2v.checkpoint.load_model``) and prepares it for inference:
-weights in bf16 when ``precision="bf16"`` (cast once, not at every layer call), channels-last layout, and the exact
+weights in bf16 when the precision resolves to bf16 (``"auto"``, the default: only where the hardware has native
+bf16, see :mod:`v2v.precision`; cast once, not at every layer call), channels-last layout, and the exact
 fast layers of :mod:`v2v.nn.fast` (the one-hot lookup for the first convolutions, the batch-norm kernel for
 instance norm). ``Engine.frames(clip, ...)`` yields one dict of uint8 pictures per frame while only the
 Synthesizer's window of L+1 conditioning frames and L outputs is kept, so memory does not grow with the video.
@@ -36,6 +37,7 @@ from .labels import LabelSet
 from .local_edit import edit_weight
 from .nn.fast import enable_fast_inference
 from .pipeline import Synthesizer
+from .precision import resolve_precision
 from .predict.clip import with_future
 from .style import STUFF_TRACK_BASE, StyleBank, StyleRequest, StyleSampler, track_objects
 from .video import DEFAULT_CRF, VideoSet
@@ -88,10 +90,12 @@ class Engine:
     ``networks``, ``device``, ``precision``, ``style_bank`` (or None), ``fast`` (what enable_fast_inference did)."""
 
     def __init__(self, config: ModelConfig, networks: torch.nn.ModuleDict, meta: dict | None = None,
-                 extra: dict | None = None, device: str | torch.device = "cpu", precision: str = "bf16",
+                 extra: dict | None = None, device: str | torch.device = "cpu", precision: str = "auto",
                  fast: bool = True):
-        if precision not in ("fp32", "bf16"):
-            raise UserError(f"precision must be fp32 or bf16, got {precision!r}")
+        try:  # auto: bf16 where the hardware has it, else fp32 (v2v.precision)
+            precision = resolve_precision(precision, device)
+        except ValueError as e:
+            raise UserError(str(e)) from None
         self.config = config
         self.kind = model_kind(config)
         self.meta = meta or {}
@@ -117,7 +121,7 @@ class Engine:
         return Synthesizer(self.config, self.networks, self.device, self.precision, channels_last=True)
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: str = "cpu", precision: str = "bf16", fast: bool = True) -> "Engine":
+    def load(cls, model_dir: str | Path, device: str = "cpu", precision: str = "auto", fast: bool = True) -> "Engine":
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise UserError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
         m = load_model(model_dir, device)

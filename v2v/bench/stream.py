@@ -27,7 +27,8 @@ def register(sub) -> None:
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--preset", default="street_256")
     p.add_argument("--size", default="256x128", help="WxH")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto (the engine's default): bf16 where the hardware has native bf16, else fp32")
     p.add_argument("--no-fast", action="store_true", help="plain layers (no one-hot lookup / fast norms)")
     p.add_argument("--output", help="also encode H.264 to this file")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -112,7 +113,7 @@ def run(args) -> int:
     seconds = end - start
     n0, t10 = marks.get("steady", (0, start))
     steady = (args.frames - n0) / max(end - t10, 1e-9) if args.frames > n0 else None
-    result = {"bench": "stream", "preset": args.preset, "size": [w, h], "precision": args.precision,
+    result = {"bench": "stream", "preset": args.preset, "size": [w, h], "precision": engine.precision,
               "fast": not args.no_fast, "threads": torch.get_num_threads(), "frames": args.frames,
               "seconds": round(seconds, 3), "frames_per_s": round(args.frames / seconds, 3),
               "steady_frames_per_s": round(steady, 3) if steady else None, "load_seconds": round(load_s, 3),

@@ -43,7 +43,8 @@ def register(sub) -> None:
                    help="label ids of the --style-from photo (default: the first input frame's labels)")
     p.add_argument("--size", help="output WIDTHxHEIGHT (default: the model's training size, else the input's)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto (default): bf16 where the hardware has native bf16, else fp32")
     p.add_argument("--save-extras", action="store_true", help="also write OUT_flow, OUT_mask and OUT_warped videos")
     p.add_argument("--frames", help="frame range START:STOP of the input (default: all)")
     p.add_argument("--sequence", help="sequence of a dataset or vid2vid folder (default: the first)")
@@ -179,5 +180,5 @@ def run(args) -> int:
     extras = f" (+ {', '.join(Path(p).name for p in report['extras'].values())})" if report["extras"] else ""
     predicted = f" ({args.future} predicted, {predictor.name})" if predictor is not None else ""
     print(f"wrote {report['output']}{extras}: {report['frames']} frames{predicted} {w}x{h} at {report['fps']:g} fps in "
-          f"{report['seconds']:.1f} s ({report['frames_per_s']:.2f} frames/s, {args.precision} on {args.device})")
+          f"{report['seconds']:.1f} s ({report['frames_per_s']:.2f} frames/s, {engine.precision} on {args.device})")
     return 0
