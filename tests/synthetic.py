@@ -61,3 +61,27 @@ def tiny_trainer(tmp_path: Path, frames: int = 4, overrides=()):
     item = VideoDataset(open_dataset(ds), frames, flip=False)[0]
     return Trainer(cfg, DistInfo()), {k: v.unsqueeze(0) if isinstance(v, torch.Tensor) else [v]
                                       for k, v in item.items()}
+
+
+def make_pose_dataset(root: Path, frames: int = 6, size=(64, 64), keypoints: bool = True) -> Path:
+    """A pose dataset of a bright 'head' moving right by 2 px a frame over a dark backdrop: pose maps with a
+    dot at the head, real frames with a textured head, person masks, and (with ``keypoints``) MediaPipe-style
+    body keypoints whose 11 head landmarks sit around the head centre (one of them invisible)."""
+    w, h = size
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:h, :w]
+    with DatasetWriter(root, "pose", None, size, 25) as ds:
+        seq = ds.sequence("dance")
+        for t in range(frames):
+            cx, cy = 16 + 2 * t, h // 3
+            head = (xx - cx) ** 2 + (yy - cy) ** 2 <= 36
+            labels = np.zeros((h, w, 3), np.uint8)
+            labels[head] = (255, 0, 0)
+            image = rng.integers(0, 40, (h, w, 3)).astype(np.uint8)
+            image[head] = 220
+            body = [[cx + dx, cy + dy, 1.0] for dx, dy in zip(range(-5, 6), [0, -1, 1] * 3 + [0, 2])]
+            body[3][2] = 0.1  # not visible: must not count
+            body += [[cx, cy + 20, 1.0]] * 22
+            kp = {"width": w, "height": h, "body": body} if keypoints else None
+            seq.add(t, labels=labels, image=image, mask=head.astype(np.uint8) * 255, keypoints=kp)
+    return root

@@ -98,7 +98,7 @@ class Run:
         self.index, self.val_index, self.val_names = index, val_index, val
         self.dataset = VideoDataset(index, schedule.num_frames(cfg.schedule, 0), crop_size=tuple(cfg.data.crop) or None,
                                     flip=cfg.data.flip and kinds.get(index.kind).flips, sequences=train,
-                                    recolor=cfg.data.recolor,
+                                    recolor=cfg.data.recolor, face_centers=cfg.face_crop > 0,
                                     samples_per_epoch=cfg.data.samples_per_epoch or None)
         self.sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
                                           shuffle=True, seed=cfg.seed)
@@ -121,9 +121,11 @@ class Run:
             if init_from:
                 report = warm_start(self.trainer, init_from)
                 self.history_base = report["history"]
+                fresh = report["fresh_discriminators"]
                 self.log(f"initialised from {init_from} (generators" + (" and discriminators" if
                          report["discriminators"] else "; discriminators start fresh: the export has none") +
-                         f"; {self.history_base.get('steps', 0)} earlier steps)")
+                         (f"; {', '.join(fresh)} D start fresh: the export has none" if report["discriminators"]
+                          and fresh else "") + f"; {self.history_base.get('steps', 0)} earlier steps)")
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.yaml").write_text(dump_config(cfg))

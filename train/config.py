@@ -84,6 +84,9 @@ class TrainConfig:
     # DiffAugment of every discriminator's input, real and generated alike (train/diff_augment.py): "" (off) or a
     # comma-separated subset of color, translation, cutout. For tiny datasets, where D memorises the real frames.
     diff_augment: str = ""
+    # Side in pixels of the square head crop a face discriminator sees (0: none). Pose datasets only: the head is
+    # found from the dataset's keypoints (v2v.face_crop); its generator-side weight is loss.face_gan.
+    face_crop: int = 0
     beta1: float = 0.5
     beta2: float = 0.999
     # auto | fp32 | bf16 | fp16. auto: bf16 where the hardware has native bf16 (AVX512-BF16/AMX CPUs, GPUs), else
@@ -115,6 +118,9 @@ class TrainConfig:
             raise ConfigError(str(e)) from None
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be within [0, 1), got {self.ema_decay}")
+        if self.face_crop < 0 or 0 < self.face_crop < 16:
+            raise ConfigError(f"face_crop is the side of the head crop in pixels (0: no face D, else at least 16 for "
+                              f"the D's three stride-2 layers), got {self.face_crop}")
         for name in ("max_steps", "save_every", "log_every", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")

@@ -8,13 +8,14 @@ Per step, for a batch of T-frame sequences:
    Loss = image GAN + feature matching (+ VGG) on the output and on the hallucinated image, flow L1 + flow warp
    (masked by the ground-truth flow's confidence), temporal warp of the output, mask regulariser, and for every
    temporal scale whose window fits: temporal GAN + feature matching on K frames taken K^s apart with the K-1
-   real flows. With the feature encoder E: its colour anchor (``loss.style_color``) and the style consistency of
-   every generated frame (``loss.style_consistency``: E, frozen, must read back the features given).
+   real flows. With ``face_crop``: a face D's GAN + feature matching on head crops. With the feature encoder E:
+   its colour anchor (``loss.style_color``) and the style consistency of every generated frame
+   (``loss.style_consistency``: E, frozen, must read back the features given).
 2. The image D update (real vs. every fake of the step).
-3. One update per temporal D scale.
+3. One update per temporal D scale (and one of the face D, with ``face_crop``).
 The generator's loss terms are computed unweighted by one method per group (``_image_terms``,
-``_first_frame_terms``, ``_motion_terms``, ``_temporal_terms``) and scaled by :meth:`Trainer.loss_weights`, the one
-place that pairs each logged name with its weight; ``update_generator``, ``update_image_D`` and
+``_first_frame_terms``, ``_face_terms``, ``_motion_terms``, ``_temporal_terms``) and scaled by
+:meth:`Trainer.loss_weights`, the one place that pairs each logged name with its weight; ``update_generator``, ``update_image_D`` and
 ``update_temporal_D`` are the three updates, in that order.
 Every optimiser is Adam and follows the same constant-then-linear-decay schedule.
 """
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from v2v import conditioning
+from v2v.face_crop import crop_squares
 from v2v.flow import resize_flow, warp
 from v2v.flow_prior import label_flow_batch
 from v2v.labels import foreground_mask
@@ -68,7 +70,7 @@ class Trainer:
         self.mcfg = cfg.model_config()
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.G = build_generators(self.mcfg).to(self.device)
-        self.D = build_discriminators(self.mcfg).to(self.device)
+        self.D = build_discriminators(self.mcfg, face=cfg.face_crop > 0).to(self.device)
         broadcast_parameters(self.G, dist.world_size)
         broadcast_parameters(self.D, dist.world_size)
         if cfg.grad_checkpointing:
@@ -83,6 +85,8 @@ class Trainer:
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D["image"].parameters(), lr=cfg.lr, betas=betas)
         self.opt_DT = [torch.optim.Adam(n.parameters(), lr=cfg.lr, betas=betas) for n in self.D["temporal"].nets]
+        self.opt_DF = torch.optim.Adam(self.D["face"].parameters(), lr=cfg.lr, betas=betas) if "face" in self.D \
+            else None
         ReflectConv2d.enabled = cfg.fast_padding
         # Batching the label branches of a sequence's frames gives the same result only with per-sample norms.
         self.batch_label_branches = cfg.batch_label_branches and self.mcfg.norm != "batch"
@@ -119,7 +123,7 @@ class Trainer:
 
     @property
     def optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.opt_G, self.opt_D, *self.opt_DT]
+        return [self.opt_G, self.opt_D, *self.opt_DT, *([self.opt_DF] if self.opt_DF else [])]
 
     def autocast(self):
         if self.precision == "fp32":
@@ -200,8 +204,14 @@ class Trainer:
             def cl(x):
                 return None if x is None else x.contiguous(memory_format=torch.channels_last)
             enc, real, fg, feats = ([cl(x) for x in seq] for seq in (enc, real, fg, feats))
+        face = None  # head centres (B, T, 2) for the face D, at this resolution
+        if "face" in self.D:
+            if "face_center" not in batch:
+                raise ValueError("face_crop is on but the batch has no face_center: build the VideoDataset with "
+                                 "face_centers=True")
+            face = batch["face_center"].to(dev).float() / 2 ** shrink
         return {"enc": enc, "fg": fg, "real": real, "flow": gt_flow, "conf": gt_conf, "feats": feats, "prior": prior,
-                "regions": regions, "style_color": style_color, "person": person, "T": T}
+                "regions": regions, "style_color": style_color, "person": person, "face": face, "T": T}
 
     def _encode_frozen(self, images: torch.Tensor) -> torch.Tensor:
         """E(images) with E's weights held fixed: gradients reach the images (the generator), not E."""
@@ -262,10 +272,12 @@ class Trainer:
             return None
         return Augmentation.draw(self.augment_policy, like.shape[0], tuple(like.shape[-2:]), like.device)
 
-    def _d_image(self, cond: torch.Tensor, image: torch.Tensor, aug: Augmentation | None = None) -> dict:
+    def _d_image(self, cond: torch.Tensor, image: torch.Tensor, aug: Augmentation | None = None,
+                 net: str = "image") -> dict:
+        """A conditional D (the image D, or the face D on head crops) on ``image`` beside its conditioning maps."""
         if aug is not None:
             image, cond = aug(image, cond)
-        return self.D["image"](torch.cat([cond, image], 1))
+        return self.D[net](torch.cat([cond, image], 1))
 
     def _d_temporal(self, s: int, frames: torch.Tensor, flows: torch.Tensor, aug: Augmentation | None = None
                     ) -> dict:
@@ -332,6 +344,34 @@ class Trainer:
             values["G_FG_L1"] = foreground_l1_loss(fake, real, step["person"])
         return values
 
+    def _face_crops(self, x: dict, gen: dict, step: dict) -> dict | None:
+        """Head crops (``cfg.face_crop`` square) of every generated frame of the step and of the first frame, with
+        the same squares of their conditioning maps and real frames; None without a face D or without a visible
+        head in any of them."""
+        if x["face"] is None:
+            return None
+        L, side = self.mcfg.n_past_frames, self.cfg.face_crop
+        centers = torch.cat([x["face"][:, t] for t in range(L, x["T"])], 0)  # time-major, as step["fake"]
+        cond, fake, real = step["cond"], step["fake"], step["real"]
+        if gen["first"] is not None:
+            centers = torch.cat([centers, x["face"][:, 0]], 0)
+            cond, fake = torch.cat([cond, x["enc"][0]], 0), torch.cat([fake, gen["first"]], 0)
+            real = torch.cat([real, x["real"][0]], 0)
+        fixed, keep = crop_squares(torch.cat([cond, real], 1).detach(), centers, side)
+        if not len(keep):
+            return None
+        nc = cond.shape[1]
+        return {"cond": fixed[:, :nc], "real": fixed[:, nc:], "fake": crop_squares(fake, centers, side)[0]}
+
+    def _face_terms(self, face: dict) -> dict:
+        """The head crops of the generated frames against the face D (GAN and feature matching)."""
+        aug = self._augmentation(face["real"])
+        with torch.no_grad():
+            d_real = self._d_image(face["cond"], face["real"], aug, "face")
+        d_fake = self._d_image(face["cond"], face["fake"], aug, "face")
+        return {"G_GAN_face": gan_loss(d_fake["predictions"], True, self.cfg.gan_mode, False),
+                "G_FM_face": feature_matching_loss(d_fake["features"], d_real["features"])}
+
     def _first_frame_terms(self, x: dict, first: torch.Tensor) -> dict:
         """The first-frame generator's frame 0 against the image D, the perceptual network and the real frame."""
         cfg = self.cfg
@@ -392,6 +432,7 @@ class Trainer:
             "F_Flow": w.flow / 2 ** (mcfg.n_scales - 1), "F_Warp": w.flow_warp, "W_mask": w.mask,
             "G_Warp": w.temporal_warp,
             "T_GAN": w.temporal_gan, "T_FM": w.feature_matching * w.temporal_gan,
+            "G_GAN_face": w.face_gan, "G_FM_face": w.feature_matching,  # head crops vs the face D (face_crop)
         }
 
     def _weighted(self, values: dict) -> dict:
@@ -399,7 +440,8 @@ class Trainer:
         return {name: value * weights[re.sub(r"^T\d+_", "T_", name)] for name, value in values.items()}
 
     # ------------------------------------------------------------------------------------------------ updates
-    def update_generator(self, x: dict, gen: dict, windows: list[dict], step: dict) -> dict:
+    def update_generator(self, x: dict, gen: dict, windows: list[dict], step: dict, face: dict | None = None
+                         ) -> dict:
         """One Adam step of the generators (and E) on every declared term; returns the weighted terms."""
         L = self.mcfg.n_past_frames
         with self.autocast():
@@ -407,6 +449,8 @@ class Trainer:
             first = gen["first"]
             if first is not None:
                 values.update(self._first_frame_terms(x, first))
+            if face is not None:
+                values.update(self._face_terms(face))
             terms = self._weighted(values)
             terms.update(self._style_terms(x, ([first] if first is not None else []) + [step["fake"]],
                                            ([0] if first is not None else []) + list(range(L, x["T"]))))
@@ -445,6 +489,19 @@ class Trainer:
         self._opt_step(self.opt_D)
         return float(d_loss.detach())
 
+    def update_face_D(self, face: dict) -> float:
+        """One step of the face D: the real head crops against the generated ones."""
+        with self.autocast():
+            fake = face["fake"].detach()
+            d_fake = self._d_image(face["cond"], fake, self._augmentation(fake), "face")
+            d_real = self._d_image(face["cond"], face["real"], self._augmentation(face["real"]), "face")
+            d_loss = 0.5 * (gan_loss(d_fake["predictions"], False, self.cfg.gan_mode)
+                            + gan_loss(d_real["predictions"], True, self.cfg.gan_mode))
+        self.opt_DF.zero_grad(set_to_none=True)
+        self._backward(d_loss, self.D["face"].parameters())
+        self._opt_step(self.opt_DF)
+        return float(d_loss.detach())
+
     def update_temporal_D(self, win: dict) -> float:
         """One step of the temporal D of ``win``'s scale: real windows against the generated ones."""
         s = win["scale"]
@@ -480,9 +537,12 @@ class Trainer:
                     if cfg.raw_image_losses and mcfg.use_flow else None,
                     "person": torch.cat(x["person"][L:], 0) if x["person"] is not None else None}
             windows = self._temporal_windows(x, [o["image"] for o in outs], L)
-        logs = self.update_generator(x, gen, windows, step)
+            face = self._face_crops(x, gen, step)
+        logs = self.update_generator(x, gen, windows, step, face)
         self.D.requires_grad_(True)
         logs["D_image"] = self.update_image_D(x, gen, step)
+        if face is not None:
+            logs["D_face"] = self.update_face_D(face)
         for win in windows:
             logs[f"D_T{win['scale']}"] = self.update_temporal_D(win)
 

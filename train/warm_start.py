@@ -40,7 +40,9 @@ def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source
 def warm_start(trainer, folder: str | Path) -> dict:
     """Load an export's networks into ``trainer`` (G, and D when the export has them).
 
-    -> {"discriminators": bool (loaded or fresh), "history": the export's training history}."""
+    Each discriminator the export lacks (e.g. a face D that this run adds) starts fresh; discriminators the export
+    has and this run does not are ignored. -> {"discriminators": bool (the export had some), "fresh_discriminators":
+    [names that start fresh], "history": the export's training history}."""
     folder = Path(folder)
     cfg, meta = read_model_config(folder)
     diffs = _config_differences(to_dict(cfg), to_dict(trainer.mcfg))
@@ -52,6 +54,12 @@ def warm_start(trainer, folder: str | Path) -> dict:
     trainer.sync_ema()
     d_file = folder / DISCRIMINATORS_FILE
     has_d = d_file.is_file()
+    fresh = list(trainer.D.keys())
     if has_d:
-        _load_into(trainer.D, read_weights(d_file), d_file)
-    return {"discriminators": has_d, "history": meta.get("training", {})}
+        tensors = read_weights(d_file)
+        for name, net in trainer.D.items():
+            own = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+            if own:
+                _load_into(net, own, d_file)
+                fresh.remove(name)
+    return {"discriminators": has_d, "fresh_discriminators": fresh, "history": meta.get("training", {})}

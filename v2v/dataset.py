@@ -8,6 +8,8 @@ An item of :class:`VideoDataset` is a dict of tensors for T consecutive frames o
 * ``flow``       (T, 2, H, W) float backward flow in pixels, frame t -> t-1; ``flow[0]`` is 0
 * ``flow_conf``  (T, 1, H, W) float, 1 where that flow is trusted; ``flow_conf[0]`` is 0
 * ``masks``      (T, 1, H, W) float foreground masks in {0, 1} (zeros when absent)
+* ``face_center`` (T, 2) float head centre (x, y) in the item's pixels, NaN without a visible head — only with
+  ``face_centers=True`` (datasets with keypoints: the face discriminator's crops, :mod:`v2v.face_crop`)
 * ``sequence`` (str), ``start`` (int, first frame index), ``num_frames`` (int T, smaller than asked when the
   sequence is shorter than that), ``has_images`` (bool)
 
@@ -34,6 +36,7 @@ from torch.utils.data import Dataset
 from . import kinds
 from .dataset_format import DatasetIndex, open_dataset
 from .errors import UserError
+from .face_crop import face_centers
 from .flow import ground_truth_flow
 
 
@@ -60,7 +63,8 @@ class VideoDataset(Dataset):
 
     def __init__(self, root: str | Path | DatasetIndex, num_frames: int, crop_size=None, flip: bool | None = None,
                  samples_per_epoch: int | None = None, random: bool = True, sequences: list[str] | None = None,
-                 flow_cache_size: int = 64, flow_preset: str = "medium", recolor: float = 0.0):
+                 flow_cache_size: int = 64, flow_preset: str = "medium", recolor: float = 0.0,
+                 face_centers: bool = False):
         self.index = root if isinstance(root, DatasetIndex) else open_dataset(root)
         self.kind = self.index.kind
         kind = kinds.get(self.kind)
@@ -80,6 +84,11 @@ class VideoDataset(Dataset):
         if recolor and not kind.label_ids:
             raise UserError(f"region recolouring needs class labels; a {self.kind} dataset has none")
         self.recolor = float(recolor) if random else 0.0
+        missing = [s.name for s in self.sequences if s.keypoints is None]
+        if face_centers and missing:
+            raise UserError(f"face crops need the dataset's keypoints, and sequence {missing[0]!r} has none: prepare "
+                            "it with `python -m v2v prepare pose`, or train without face_crop")
+        self.face_centers = bool(face_centers)
         self.random = random
         self.samples_per_epoch = samples_per_epoch
         self.num_frames = 1
@@ -115,12 +124,14 @@ class VideoDataset(Dataset):
         else:
             start, x0, y0, flip = 0, (w - cw) // 2, (h - ch) // 2, False
         box = (slice(y0, y0 + ch), slice(x0, x0 + cw))
-        # the run's first frame has no flow inside the run; keypoints are not part of an item
-        parts = {"labels", "instances", "image", "mask"}
+        # the run's first frame has no flow inside the run; keypoints only for the face crops
+        parts = {"labels", "instances", "image", "mask"} | ({"keypoints"} if self.face_centers else set())
         frames = [self.index.load_frame(seq, i, parts if i == start else parts | {"flow"})
                   for i in range(start, start + t)]
         item = self._stack(frames, box)
         item.update(self._flows(seq, start, t, frames, box))
+        if self.face_centers:
+            item["face_center"] = face_centers([f.get("keypoints") for f in frames], x0, y0, (cw, ch))
         if flip:
             item = _hflip(item)
         if self.recolor and seq.images is not None:
@@ -185,9 +196,13 @@ class VideoDataset(Dataset):
 
 
 def _hflip(item: dict) -> dict:
-    """Mirror every map left-right; the flow's x component changes sign."""
-    out = {k: torch.flip(v, dims=[-1]) for k, v in item.items()}
+    """Mirror every map left-right; the flow's x component changes sign, head centres move to the mirror side."""
+    out = {k: torch.flip(v, dims=[-1]) for k, v in item.items() if k != "face_center"}
     out["flow"][:, 0] = -out["flow"][:, 0]
+    if "face_center" in item:
+        centers = item["face_center"].clone()
+        centers[:, 0] = item["labels"].shape[-1] - 1 - centers[:, 0]
+        out["face_center"] = centers
     return out
 
 

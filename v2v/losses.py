@@ -61,6 +61,9 @@ class LossWeights:
     # mask; for class-id labels without masks, the foreground classes), averaged over the foreground's pixels: on
     # footage that is mostly a still backdrop, the part that moves weighs as much as the frame.
     foreground_l1: float = 0.0
+    # The face discriminator's GAN term on the generator side (TrainConfig.face_crop > 0; vid2vid weighs it x2);
+    # its feature matching is weighted like the image D's (feature_matching).
+    face_gan: float = 2.0
 
 
 def foreground_l1_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor, eps: float = 1.0) -> torch.Tensor:

@@ -22,11 +22,15 @@ def build_generators(cfg: ModelConfig) -> nn.ModuleDict:
     return nets
 
 
-def build_discriminators(cfg: ModelConfig) -> nn.ModuleDict:
-    """What training adds: the conditional image D and the temporal Ds."""
+def build_discriminators(cfg: ModelConfig, face: bool = False) -> nn.ModuleDict:
+    """What training adds: the conditional image D and the temporal Ds; with ``face``, a one-scale conditional D
+    for head crops (the face discriminator of Everybody Dance Now / vid2vid's add_face_disc)."""
     d = cfg.discriminator
-    return nn.ModuleDict({
+    nets = {
         "image": MultiscaleDiscriminator(cfg.frame_channels + cfg.output_nc, d.ndf, d.n_layers, d.num_D, d.norm),
         "temporal": TemporalDiscriminators(d.n_frames_D, d.n_scales_temporal, cfg.output_nc, d.ndf, d.n_layers,
                                            d.num_D_temporal or d.num_D, d.norm),
-    })
+    }
+    if face:
+        nets["face"] = MultiscaleDiscriminator(cfg.frame_channels + cfg.output_nc, d.ndf, d.n_layers, 1, d.norm)
+    return nn.ModuleDict(nets)
