@@ -95,3 +95,23 @@ def test_demo_training_configs_leave_the_choice_to_the_hardware():
     configs = Path(__file__).resolve().parents[1] / "train" / "configs"
     for name in ("street_256", "street_256_noflow", "dancer_256"):
         assert load_config(configs / f"{name}.yaml", []).precision == "auto", name
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_trainer_channels_last_auto_follows_bf16(tmp_path, cpu_bf16, native):
+    cpu_bf16(native)
+    trainer, _ = tiny_trainer(tmp_path, overrides=["precision=auto", "channels_last=auto"])
+    assert trainer.channels_last is native
+    weight = next(trainer.G["generator"].parameters())
+    assert weight.is_contiguous(memory_format=torch.channels_last) is (native or weight.dim() != 4)
+    forced, _ = tiny_trainer(tmp_path / "forced", overrides=["precision=fp32", "channels_last=true"])
+    assert forced.channels_last is True
+
+
+def test_channels_last_config_values(tmp_path):
+    from pathlib import Path
+    config = Path(__file__).resolve().parents[1] / "train" / "configs" / "tiny_test.yaml"
+    assert load_config(config, ["data.root=x"]).channels_last == "false"
+    assert load_config(config, ["data.root=x", "channels_last=on"]).channels_last == "true"
+    with pytest.raises(ConfigError, match="channels_last must be auto, true or false"):
+        load_config(config, ["data.root=x", "channels_last=maybe"])

@@ -68,6 +68,10 @@ class Trainer:
         self.dist = dist
         self.device = dist.device
         self.mcfg = cfg.model_config()
+        # What the step computes in: cfg.precision with "auto" resolved for this device (v2v.precision), and
+        # whether its tensors are channels-last (auto: with bf16 only).
+        self.precision = resolve_precision(cfg.precision, self.device, TRAIN_PRECISIONS)
+        self.channels_last = self.precision == "bf16" if cfg.channels_last == "auto" else cfg.channels_last == "true"
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.G = build_generators(self.mcfg).to(self.device)
         self.D = build_discriminators(self.mcfg, face=cfg.face_crop > 0).to(self.device)
@@ -75,7 +79,7 @@ class Trainer:
         broadcast_parameters(self.D, dist.world_size)
         if cfg.grad_checkpointing:
             self.G["generator"].set_gradient_checkpointing(True)
-        if cfg.channels_last:
+        if self.channels_last:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
         betas = (cfg.beta1, cfg.beta2)
@@ -94,13 +98,11 @@ class Trainer:
         self.time_fraction = 0.0  # share of a wall-time budget spent (the driver sets it; 0: no budget)
         lam = lambda step: schedule.lr_factor(cfg.schedule, step, cfg.max_steps, self.time_fraction)  # noqa: E731
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lam) for o in self.optimizers]
-        # What the step computes in: cfg.precision with "auto" resolved for this device (v2v.precision).
-        self.precision = resolve_precision(cfg.precision, self.device, TRAIN_PRECISIONS)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.perceptual = build_perceptual_loss(cfg.loss.perceptual, cfg.vgg_weights or None)
         if self.perceptual is not None:
             self.perceptual.to(self.device)
-            if cfg.channels_last:
+            if self.channels_last:
                 self.perceptual.to(memory_format=torch.channels_last)
         self.step = 0
 
@@ -200,7 +202,7 @@ class Trainer:
                 ids = ids.view(*images.shape[:2], *ids.shape[1:])
                 regions = [F.interpolate(ids[:, t, None].float(), size=tuple(size), mode="nearest")[:, 0].long()
                            if shrink else ids[:, t] for t in range(T)]
-        if self.cfg.channels_last:
+        if self.channels_last:
             def cl(x):
                 return None if x is None else x.contiguous(memory_format=torch.channels_last)
             enc, real, fg, feats = ([cl(x) for x in seq] for seq in (enc, real, fg, feats))
