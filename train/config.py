@@ -104,6 +104,10 @@ class TrainConfig:
     # Reflection padding with a layout-proof backward, and no gradient for the label channels of the generators'
     # first convolutions (v2v.nn.blocks.ReflectConv2d; exact). false: PyTorch's own path, for comparisons.
     fast_padding: bool = True
+    # In float32, the one-hot label channels of the generators' first convolutions are summed by lookup (per-class
+    # kernel columns, v2v.nn.fast.one_hot_training_conv) instead of convolved: the same sums, differentiable in
+    # the weights. false: the dense convolution, for comparisons. (bf16 keeps the dense convolution.)
+    one_hot_lookup: bool = True
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads per process on CPU; 0: torch's default

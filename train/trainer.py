@@ -39,6 +39,7 @@ from v2v.losses import (build_perceptual_loss, feature_matching_loss, flow_loss,
 from v2v.nn.blocks import ReflectConv2d, downsample
 from v2v.nn.build import build_discriminators, build_generators
 from v2v.nn.encoder import instance_pool, region_ids
+from v2v.nn.fast import enable_one_hot_training, one_hot_hint
 from v2v.nn.generator import split_label_parts
 from v2v.precision import resolve_precision
 
@@ -92,6 +93,9 @@ class Trainer:
         self.opt_DF = torch.optim.Adam(self.D["face"].parameters(), lr=cfg.lr, betas=betas) if "face" in self.D \
             else None
         ReflectConv2d.enabled = cfg.fast_padding
+        # one-hot label channels by lookup (fp32 only, as at inference); the networks' first convolutions are marked
+        self.one_hot_lookup = bool(cfg.one_hot_lookup and self.precision == "fp32"
+                                   and enable_one_hot_training(self.G, self.mcfg))
         # Batching the label branches of a sequence's frames gives the same result only with per-sample norms.
         self.batch_label_branches = cfg.batch_label_branches and self.mcfg.norm != "batch"
         self.augment_policy = parse_policy(cfg.diff_augment)
@@ -212,8 +216,10 @@ class Trainer:
                 raise ValueError("face_crop is on but the batch has no face_center: build the VideoDataset with "
                                  "face_centers=True")
             face = batch["face_center"].to(dev).float() / 2 ** shrink
+        # the class ids behind the one-hot channels, for the lookup (full resolution only: coarser maps are soft)
+        ids = [labels[:, t].long() for t in range(T)] if self.one_hot_lookup and not shrink else None
         return {"enc": enc, "fg": fg, "real": real, "flow": gt_flow, "conf": gt_conf, "feats": feats, "prior": prior,
-                "regions": regions, "style_color": style_color, "person": person, "face": face, "T": T}
+                "regions": regions, "style_color": style_color, "person": person, "face": face, "ids": ids, "T": T}
 
     def _encode_frozen(self, images: torch.Tensor) -> torch.Tensor:
         """E(images) with E's weights held fixed: gradients reach the images (the generator), not E."""
@@ -242,8 +248,17 @@ class Trainer:
         mcfg, L = self.mcfg, self.mcfg.n_past_frames
         keep = max(1, self.cfg.schedule.frames_backprop)
 
+        def hinted(inp: torch.Tensor, ids: torch.Tensor | None):
+            """Declare the class ids (B, F, H, W) behind ``inp``'s one-hot channels (for the lookup), if known."""
+            return one_hot_hint(inp, ids) if ids is not None else contextlib.nullcontext()
+
+        def window_ids(t: int) -> torch.Tensor | None:  # frames t-L..t, as conditioning.window stacks them
+            return None if x["ids"] is None else torch.stack([x["ids"][max(i, 0)] for i in range(t - L, t + 1)], 1)
+
         def first_frame(t: int) -> torch.Tensor:
-            return self.G["first_frame"](conditioning.first_frame_input(mcfg, x["enc"][t], x["feats"][t]))["image"]
+            inp = conditioning.first_frame_input(mcfg, x["enc"][t], x["feats"][t])
+            with hinted(inp, None if x["ids"] is None else x["ids"][t].unsqueeze(1)):
+                return self.G["first_frame"](inp)["image"]
 
         first = first_frame(0) if "first_frame" in self.G else None
         starts = x["real"][:L]
@@ -254,7 +269,10 @@ class Trainer:
         inputs = [conditioning.generator_input(mcfg, x["enc"], t, x["feats"][t]) for t in range(L, x["T"])]
         parts = [None] * len(inputs)
         if self.batch_label_branches:  # what reads only the labels runs for all frames as one batch
-            stacked = self.G["generator"].label_branches(torch.cat(inputs, 0), n_frozen, n_active)
+            batched = torch.cat(inputs, 0)
+            ids = None if x["ids"] is None else torch.cat([window_ids(t) for t in range(L, x["T"])], 0)
+            with hinted(batched, ids):
+                stacked = self.G["generator"].label_branches(batched, n_frozen, n_active)
             parts = split_label_parts(stacked, len(inputs))
         outs = []
         for t, inp, part in zip(range(L, x["T"]), inputs, parts):

@@ -55,7 +55,8 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu",
     if precision == "auto":
         return "bf16" if native else "fp32"
     if precision == "bf16" and not native:
-        where = cpu_description() if torch.device(device).type == "cpu" else str(torch.device(device))
+        where = torch.backends.cpu.get_cpu_capability() if torch.device(device).type == "cpu" \
+            else str(torch.device(device))
         warnings.warn(f"bf16 was asked for, but this machine ({where}) has no native bf16: it is emulated and "
                       "about 10x slower than fp32. Use precision auto or fp32.",
                       RuntimeWarning, stacklevel=2)

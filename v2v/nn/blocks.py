@@ -64,8 +64,17 @@ class ReflectConv2d(nn.Conv2d):
 
     grad_channels: int = 0
     enabled = True  # class-wide switch (TrainConfig.fast_padding), so benchmarks can compare with PyTorch's path
+    # (num_classes, frame_channels, n_frames) when the input starts with one-hot label frames and training may
+    # compute their part by lookup (v2v.nn.fast.enable_one_hot_training; used only with a one_hot_hint).
+    one_hot_layout: tuple[int, int, int] | None = None
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if self.one_hot_layout is not None and torch.is_grad_enabled() and weight.requires_grad:
+            from .fast import one_hot_training_conv  # fast builds on this module
+
+            out = one_hot_training_conv(self, input, weight, bias)
+            if out is not None:
+                return out
         pads = self._reversed_padding_repeated_twice
         if not self.enabled or self.padding_mode != "reflect" or len(set(pads)) != 1 or not pads[0] or not (
                 torch.is_grad_enabled() and input.requires_grad):

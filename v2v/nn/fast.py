@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .blocks import ReflectConv2d
+from .blocks import ReflectConv2d, _ReflectPad
 
 _state = threading.local()
 
@@ -353,6 +353,98 @@ def _first_convs(networks: nn.ModuleDict, cfg) -> list[tuple[list[nn.Module], in
         found.append(([ff.global_net[0]], 1))
         found.extend(([down[0]], 1) for down in ff.local_down)
     return found
+
+
+def enable_one_hot_training(networks: nn.ModuleDict, cfg) -> int:
+    """Let training compute the one-hot part of the generators' first convolutions by lookup (float32; the same
+    sum, differentiable in the weights): marks those :class:`~v2v.nn.blocks.ReflectConv2d` layers with their input
+    layout. They use the lookup only for an input declared with :func:`one_hot_hint`; -> how many were marked."""
+    if cfg.labels.encoding != "onehot":
+        return 0
+    marked = 0
+    for blocks, n_frames in _first_convs(networks, cfg):
+        for block in blocks:
+            if isinstance(block.conv, ReflectConv2d):
+                block.conv.one_hot_layout = (cfg.labels.num_classes, cfg.frame_channels, n_frames)
+                marked += 1
+    return marked
+
+
+def _training_tables(weight: torch.Tensor, layout: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lookup tables of :class:`OneHotLookup` built from ``weight`` with autograd (no cache, no detach):
+    interior (F·nc + 1, C) per-class tap sums and a zero row; taps (F, k·k·nc, C)."""
+    nc, fc, n = layout
+    c, k = weight.shape[0], weight.shape[-1]
+    w = weight[:, : n * fc].reshape(c, n, fc, k, k)[:, :, :nc]
+    interior = torch.cat([w.sum((3, 4)).permute(1, 2, 0).reshape(n * nc, c), w.new_zeros(1, c)])
+    return interior, w.permute(1, 3, 4, 2, 0).reshape(n, k * k * nc, c)
+
+
+class _TrainingLookup(torch.autograd.Function):
+    """The lookup sum of a :func:`_lookup_plan` over tables that need gradients: (B·H·W, C) in NHWC pixel order.
+    Its backward scatters the output gradient into the table rows with ``index_add_`` (one call per frame for
+    the interior table, one per frame and tap for the boundary taps), several times faster on the CPU than the
+    backward of ``embedding_bag`` over the same indices."""
+
+    @staticmethod
+    def forward(ctx, interior: torch.Tensor, taps: torch.Tensor, plan: dict) -> torch.Tensor:
+        ctx.plan = plan
+        ctx.shapes = (interior.shape, taps.shape)
+        out = F.embedding_bag(plan["interior"], interior, mode="sum")
+        for part in plan["boundary"]:
+            out.index_add_(0, part["pixels"], F.embedding_bag(part["rows"], taps[part["frame"]], mode="sum"))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        plan, (interior_shape, taps_shape) = ctx.plan, ctx.shapes
+        grad = grad.contiguous()
+        g_interior = grad.new_zeros(interior_shape)
+        for f in range(plan["interior"].shape[1]):
+            g_interior.index_add_(0, plan["interior"][:, f], grad)
+        g_interior[-1] = 0  # the zero row stands for "done by the taps": it is no parameter
+        g_taps = grad.new_zeros(taps_shape)
+        for part in plan["boundary"]:
+            g_pixels = grad.index_select(0, part["pixels"])
+            table, rows = g_taps[part["frame"]], part["rows"]
+            for j in range(rows.shape[1]):
+                table.index_add_(0, rows[:, j], g_pixels)
+        return g_interior, g_taps, None
+
+
+def one_hot_training_conv(conv: ReflectConv2d, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+                          ) -> torch.Tensor | None:
+    """``conv(x)`` for training with its one-hot channels computed by lookup; None (the caller convolves) when
+    ``x`` carries no matching hint or does not compute in float32. Gradients reach the weight, the bias and the
+    last ``conv.grad_channels`` input channels (the style features), as in ReflectConv2d's split convolution;
+    the label channels never get one."""
+    hint = _current_hint(x)
+    nc, fc, n = conv.one_hot_layout
+    dev = x.device.type
+    if hint is None or hint["ids"].shape[1] != n or hint["ids"].shape[-2:] != x.shape[-2:] or \
+            x.dtype != torch.float32 or weight.dtype != torch.float32 or torch.is_autocast_enabled(dev):
+        return None
+    k, p, g = weight.shape[-1], weight.shape[-1] // 2, conv.grad_channels
+    plan_key = ("plan", k, nc)
+    plan = hint["cache"].get(plan_key)
+    if plan is None:
+        plan = hint["cache"][plan_key] = _lookup_plan(hint["ids"].to(x.device), k, nc)
+    interior, taps = _training_tables(weight, conv.one_hot_layout)
+    out = _TrainingLookup.apply(interior, taps, plan)  # (B·H·W, C), pixels in NHWC order
+    b, h, w = plan["shape"]
+    out = out.view(b, h, w, -1).permute(0, 3, 1, 2)
+    cin = x.shape[1]
+    onehot = {f * fc + c for f in range(n) for c in range(nc)}
+    fixed = [c for c in range(cin - g) if c not in onehot]  # e.g. instance edges: no gradient
+    if fixed:
+        idx = torch.tensor(fixed, device=x.device)
+        rest = F.pad(x.detach().index_select(1, idx), (p, p, p, p), mode="reflect")
+        out = out + F.conv2d(rest, weight.index_select(1, idx))
+    if g:
+        out = out + F.conv2d(_ReflectPad.apply(x[:, -g:], p), weight[:, -g:])
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out
 
 
 def enable_fast_inference(networks: nn.ModuleDict, cfg, one_hot: str = "auto") -> dict:
