@@ -15,8 +15,10 @@ Per step, for a batch of T-frame sequences:
 3. One update per temporal D scale (and one of the face D, with ``face_crop``).
 The generator's loss terms are computed unweighted by one method per group (``_image_terms``,
 ``_first_frame_terms``, ``_face_terms``, ``_motion_terms``, ``_temporal_terms``) and scaled by
-:meth:`Trainer.loss_weights`, the one place that pairs each logged name with its weight; ``update_generator``, ``update_image_D`` and
-``update_temporal_D`` are the three updates, in that order.
+:meth:`Trainer.loss_weights`, the one place that pairs each logged name with its weight; ``update_generator``,
+``update_image_D``, ``update_face_D`` (with a face D) and ``update_temporal_D`` are the updates, in that order.
+In float32 the one-hot label channels of the generators' first convolutions are summed by lookup
+(``one_hot_lookup``, :func:`v2v.nn.fast.one_hot_training_conv`; the same sums as the dense convolution).
 Every optimiser is Adam and follows the same constant-then-linear-decay schedule.
 """
 from __future__ import annotations

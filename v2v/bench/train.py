@@ -2,7 +2,7 @@
 
 Runs ``python -m train`` for a few steps in a throw-away folder (a subprocess: the training driver sits a floor
 above the library) and reads its log: seconds per step, frames per second, GFLOP per step (counted by
-FlopCounterMode on a real step), achieved GFLOP/s and MFU against the bf16 matmul peak the run measured. The
+FlopCounterMode on a real step), achieved GFLOP/s and MFU against the matmul peak the run measured in its precision. The
 first ``--warmup`` steps (kernel selection, the counted step) are left out. ``--against`` runs the same config a
 second time with other overrides, one after the other in the same invocation, and prints the ratios, so that a
 speed-up is measured against its baseline on the same machine and load.
