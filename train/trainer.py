@@ -504,11 +504,16 @@ class Trainer:
             reals = torch.cat([step["real"]] + ([x["real"][0]] if first is not None else []), 0)
             d_real = self._d_image(torch.cat([cond] + ([x["enc"][0]] if first is not None else []), 0), reals,
                                    self._augmentation(reals))
-            d_loss = 0.5 * (gan_loss(d_fake["predictions"], False, self.cfg.gan_mode)
-                            + gan_loss(d_real["predictions"], True, self.cfg.gan_mode))
-        self.opt_D.zero_grad(set_to_none=True)
-        self._backward(d_loss, self.D["image"].parameters())
-        self._opt_step(self.opt_D)
+        return self._discriminator_step(self.opt_D, self.D["image"], d_fake, d_real)
+
+    def _discriminator_step(self, opt: torch.optim.Optimizer, net: torch.nn.Module, d_fake: dict, d_real: dict
+                            ) -> float:
+        """A discriminator's loss, 0.5 · (GAN(fake → 0) + GAN(real → 1)), and its Adam step; -> the loss."""
+        d_loss = 0.5 * (gan_loss(d_fake["predictions"], False, self.cfg.gan_mode)
+                        + gan_loss(d_real["predictions"], True, self.cfg.gan_mode))
+        opt.zero_grad(set_to_none=True)
+        self._backward(d_loss, net.parameters())
+        self._opt_step(opt)
         return float(d_loss.detach())
 
     def update_face_D(self, face: dict) -> float:
@@ -517,12 +522,7 @@ class Trainer:
             fake = face["fake"].detach()
             d_fake = self._d_image(face["cond"], fake, self._augmentation(fake), "face")
             d_real = self._d_image(face["cond"], face["real"], self._augmentation(face["real"]), "face")
-            d_loss = 0.5 * (gan_loss(d_fake["predictions"], False, self.cfg.gan_mode)
-                            + gan_loss(d_real["predictions"], True, self.cfg.gan_mode))
-        self.opt_DF.zero_grad(set_to_none=True)
-        self._backward(d_loss, self.D["face"].parameters())
-        self._opt_step(self.opt_DF)
-        return float(d_loss.detach())
+        return self._discriminator_step(self.opt_DF, self.D["face"], d_fake, d_real)
 
     def update_temporal_D(self, win: dict) -> float:
         """One step of the temporal D of ``win``'s scale: real windows against the generated ones."""
@@ -530,13 +530,7 @@ class Trainer:
         with self.autocast():
             dt_fake = self._d_temporal(s, win["fake"].detach(), win["flows"], self._augmentation(win["fake"]))
             dt_real = self._d_temporal(s, win["real"], win["flows"], self._augmentation(win["real"]))
-            dt_loss = 0.5 * (gan_loss(dt_fake["predictions"], False, self.cfg.gan_mode)
-                             + gan_loss(dt_real["predictions"], True, self.cfg.gan_mode))
-        opt = self.opt_DT[s]
-        opt.zero_grad(set_to_none=True)
-        self._backward(dt_loss, self.D["temporal"].nets[s].parameters())
-        self._opt_step(opt)
-        return float(dt_loss.detach())
+        return self._discriminator_step(self.opt_DT[s], self.D["temporal"].nets[s], dt_fake, dt_real)
 
     def train_step(self, batch: dict) -> dict:
         cfg, mcfg = self.cfg, self.mcfg
