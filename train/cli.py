@@ -26,6 +26,7 @@ from v2v.config import to_dict
 from v2v.dataset import VideoDataset
 from v2v.dataset_format import open_dataset
 from v2v.errors import UserError
+from v2v.precision import cpu_description
 
 from . import distributed, schedule
 from .config import TrainConfig, dump_config, load_config
@@ -201,7 +202,8 @@ class Run:
         cfg, tr = self.cfg, self.trainer
         self._started = time.time()
         peak = matmul_peak_gflops(tr.precision, self.dist.device)
-        self.log(f"precision {cfg.precision} -> {tr.precision}; measured {tr.precision} matmul peak: "
+        why = f" ({cpu_description()})" if cfg.precision == "auto" and self.dist.device.type == "cpu" else ""
+        self.log(f"precision {cfg.precision} -> {tr.precision}{why}; measured {tr.precision} matmul peak: "
                  f"{peak:.1f} GFLOP/s on {torch.get_num_threads()} threads")
         gflop_per_step: dict[int, float] = {}  # by frames per sequence
         window_t, window_steps, window_frames = time.time(), 0, 0

@@ -206,6 +206,17 @@ class FastConv(nn.Conv2d):
             return F.conv2d(x, weight.to(dtype), b, self.stride, padding, self.dilation, self.groups)
 
 
+def _lookup_tables(weight: torch.Tensor, layout: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lookup tables of a k×k kernel ``weight`` (C, ...) over ``layout`` = (nc, frame channels, F) one-hot
+    frames: interior (F·nc + 1, C) per-class sums of the k·k taps, then a zero row; taps (F, k·k·nc, C). Plain
+    tensor operations, so gradients reach ``weight`` when it needs them (training) and not when it is detached."""
+    nc, fc, n = layout
+    c, k = weight.shape[0], weight.shape[-1]
+    w = weight[:, : n * fc].reshape(c, n, fc, k, k)[:, :, :nc]
+    interior = torch.cat([w.sum((3, 4)).permute(1, 2, 0).reshape(n * nc, c), w.new_zeros(1, c)])
+    return interior, w.permute(1, 3, 4, 2, 0).reshape(n, k * k * nc, c)
+
+
 class OneHotLookup:
     """The lookup shared by the OneHotConv layers that read the same input (a scale's label encoder and foreground
     encoder): one pass over the indices and one rest-channel convolution serve all of them, with their kernels
@@ -231,14 +242,10 @@ class OneHotLookup:
         if self._tables is not None and self._tables[0] == key:
             return self._tables[1]
         first = self.members[0]
-        k, nc, fc, n = first.kernel_size[0], self.num_classes, self.frame_channels, self.n_frames
         weight = torch.cat([m.weight.detach().float() for m in self.members])
-        c = weight.shape[0]
-        w = weight[:, : n * fc].reshape(c, n, fc, k, k)[:, :, :nc]
-        interior = w.sum((3, 4)).permute(1, 2, 0).reshape(n * nc, c)
+        interior, taps = _lookup_tables(weight, (self.num_classes, self.frame_channels, self.n_frames))
         biases = [m.bias for m in self.members]
-        out = {"interior": torch.cat([interior, interior.new_zeros(1, c)]).contiguous(),
-               "taps": w.permute(1, 3, 4, 2, 0).reshape(n, k * k * nc, c).contiguous(),
+        out = {"interior": interior.contiguous(), "taps": taps.contiguous(),
                "rest": weight[:, first.rest_channels].to(dtype).contiguous(memory_format=torch.channels_last),
                "bias": None if any(b is None for b in biases) else torch.cat([b.detach().float() for b in biases])}
         self._tables = (key, out)
@@ -370,16 +377,6 @@ def enable_one_hot_training(networks: nn.ModuleDict, cfg) -> int:
     return marked
 
 
-def _training_tables(weight: torch.Tensor, layout: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The lookup tables of :class:`OneHotLookup` built from ``weight`` with autograd (no cache, no detach):
-    interior (F·nc + 1, C) per-class tap sums and a zero row; taps (F, k·k·nc, C)."""
-    nc, fc, n = layout
-    c, k = weight.shape[0], weight.shape[-1]
-    w = weight[:, : n * fc].reshape(c, n, fc, k, k)[:, :, :nc]
-    interior = torch.cat([w.sum((3, 4)).permute(1, 2, 0).reshape(n * nc, c), w.new_zeros(1, c)])
-    return interior, w.permute(1, 3, 4, 2, 0).reshape(n, k * k * nc, c)
-
-
 class _TrainingLookup(torch.autograd.Function):
     """The lookup sum of a :func:`_lookup_plan` over tables that need gradients: (B·H·W, C) in NHWC pixel order.
     Its backward scatters the output gradient into the table rows with ``index_add_`` (one call per frame for
@@ -429,7 +426,7 @@ def one_hot_training_conv(conv: ReflectConv2d, x: torch.Tensor, weight: torch.Te
     plan = hint["cache"].get(plan_key)
     if plan is None:
         plan = hint["cache"][plan_key] = _lookup_plan(hint["ids"].to(x.device), k, nc)
-    interior, taps = _training_tables(weight, conv.one_hot_layout)
+    interior, taps = _lookup_tables(weight, conv.one_hot_layout)
     out = _TrainingLookup.apply(interior, taps, plan)  # (B·H·W, C), pixels in NHWC order
     b, h, w = plan["shape"]
     out = out.view(b, h, w, -1).permute(0, 3, 1, 2)
