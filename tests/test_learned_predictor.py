@@ -79,11 +79,15 @@ def test_training_driver_exports_a_predictor_the_cli_uses(tmp_path, monkeypatch)
     out = tmp_path / "run"
     assert train_main(["--dataset", str(ds), "--train", "seqA", "--select", "seqB", "--scenes", "1",
                        "--scene-frames", "6", "--horizon", "3", "--context", "3", "--select-horizons", "1", "2",
-                       "--max-steps", "4", "--eval-every", "2", "--batch", "2", "--ngf", "8", "--out", str(out)]) == 0
+                       "--max-steps", "4", "--eval-every", "2", "--batch", "2", "--ngf", "8", "--reverse",
+                       "--max-zoom", "1.3", "--weight-decay", "0.01", "--out", str(out)]) == 0
     meta = json.loads((out / "export" / "config.json").read_text())["meta"]
     assert meta["work_width"] == 64 and set(meta["select_miou"]) == {"1", "2"}
+    assert meta["trained_on"]["reverse"] and meta["trained_on"]["max_zoom"] == 1.3
     assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [2, 4]
     assert train_main(["--dataset", str(ds), "--train", "seqA", "--select", "seqA", "--out", str(out)]) == 2
+    assert train_main(["--dataset", str(ds), "--train", "seqA", "--select", "seqB", "--max-zoom", "0.5",
+                       "--out", str(out)]) == 2
 
     monkeypatch.setenv("V2V_LABEL_PREDICTOR", str(out / "export"))
     pred = tmp_path / "pred"
@@ -92,3 +96,17 @@ def test_training_driver_exports_a_predictor_the_cli_uses(tmp_path, monkeypatch)
     assert json.loads((pred / "prediction.json").read_text())["method"] == "learned"
     assert len(list((pred / "labels").glob("*.png"))) == 3
 
+
+
+def test_zoom_crops_take_the_same_window_of_every_map():
+    from train.label_predictor import zoom_crop
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 35, (32, 64)).astype(np.uint8)
+    b = (a + 1) % 35
+    za, zb = zoom_crop([a, b], 1.5, np.random.default_rng(3))
+    assert za.shape == zb.shape == a.shape
+    assert np.array_equal(zb, (za + 1) % 35)  # one window, resized alike: pixelwise relations survive
+    assert not np.array_equal(za, a)
+    same = zoom_crop([a], 1.0, rng)[0]
+    assert np.array_equal(same, a)

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -59,11 +60,26 @@ def make_samples(videos: list[tuple], horizon: int, context: int) -> dict:
             "k": np.asarray(ks, np.float32)}
 
 
-def batch_of(samples: dict, idx: np.ndarray, num_classes: int, rng: np.random.Generator) -> tuple:
+def zoom_crop(maps: list[np.ndarray], scale: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """The same random window, 1/``scale`` of each side, of every (H, W) map in ``maps``, resized back to (H, W)
+    with nearest neighbours: the scene as a longer lens would see it, motion and all."""
+    h, w = maps[0].shape
+    ch, cw = max(4, int(round(h / scale))), max(4, int(round(w / scale)))
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    return [cv2.resize(np.ascontiguousarray(m[y:y + ch, x:x + cw]), (w, h), interpolation=cv2.INTER_NEAREST)
+            for m in maps]
+
+
+def batch_of(samples: dict, idx: np.ndarray, num_classes: int, rng: np.random.Generator,
+             max_zoom: float = 1.0) -> tuple:
     last, extrapolated, target = (samples[key][idx] for key in ("last", "extrapolated", "target"))
     flip = rng.random(len(idx)) < 0.5  # a mirrored street is a street
     for a in (last, extrapolated, target):
         a[flip] = a[flip, :, ::-1]
+    if max_zoom > 1.0:
+        for i in range(len(idx)):
+            last[i], extrapolated[i], target[i] = zoom_crop([last[i], extrapolated[i], target[i]],
+                                                            float(rng.uniform(1.0, max_zoom)), rng)
     return (one_hot_maps(last, num_classes), one_hot_maps(extrapolated, num_classes),
             torch.from_numpy(samples["k"][idx]), torch.from_numpy(target.astype(np.int64)))
 
@@ -92,11 +108,17 @@ def main(argv=None) -> int:
     p.add_argument("--context", type=int, default=10, help="observed frames per start point, as the benchmark")
     p.add_argument("--select-horizons", type=int, nargs="+", default=[5, 10],
                    help="horizons whose mean mIoU on the selection sequence picks the export (default 5 10)")
+    p.add_argument("--reverse", action="store_true",
+                   help="also train on the training sequences played backwards (the camera reversing)")
+    p.add_argument("--max-zoom", type=float, default=1.0,
+                   help="random zoom-in crops of each sample up to this factor (1: off)")
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--max-steps", type=int, default=100000)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay")
     p.add_argument("--ngf", type=int, default=32)
+    p.add_argument("--blocks", type=int, default=2, help="residual blocks of the refiner")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -118,15 +140,20 @@ def run(args) -> int:
     index = open_dataset(args.dataset)
     if index.kind != "street":
         raise UserError(f"{args.dataset} is a {index.kind} dataset; the label predictor trains on street scenes")
+    if args.max_zoom < 1.0:
+        raise UserError(f"--max-zoom {args.max_zoom}: the zoom factor is at least 1 (1: no zoom crops)")
     if args.select in args.train:
         raise UserError(f"the selection sequence {args.select} is also a training sequence")
 
     # ---------------------------------------------------------------------------------------------- data
     tic = time.perf_counter()
-    videos = [index.label_video(name) for name in args.train]
-    videos += [scene_video(1000 + s, args.scene_frames, tuple(index.size)) for s in range(args.scenes)]
-    real = make_samples(videos[:len(args.train)], args.horizon, context=4)
-    scenes = make_samples(videos[len(args.train):], args.horizon, context=4) if args.scenes else None
+    real_videos = [index.label_video(name) for name in args.train]
+    if args.reverse:
+        real_videos += [(labels[::-1], None if instances is None else instances[::-1])
+                        for labels, instances in real_videos]
+    scene_videos = [scene_video(1000 + s, args.scene_frames, tuple(index.size)) for s in range(args.scenes)]
+    real = make_samples(real_videos, args.horizon, context=4)
+    scenes = make_samples(scene_videos, args.horizon, context=4) if args.scenes else None
     select = index.label_video(args.select)
     if len(select[0]) < args.context + max(args.select_horizons):
         raise UserError(f"selection sequence {args.select} has {len(select[0])} frames, too few for {args.context} "
@@ -135,11 +162,17 @@ def run(args) -> int:
           f"({time.perf_counter() - tic:.0f} s)", flush=True)
 
     # ---------------------------------------------------------------------------------------------- model
-    cfg = RefinerConfig(ngf=args.ngf, horizon_scale=float(args.horizon))
+    cfg = RefinerConfig(ngf=args.ngf, n_blocks=args.blocks, horizon_scale=float(args.horizon))
     net = LabelRefiner(cfg)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.999))
+    # weight decay on the conv weights only: not on biases, norms or the weight given to the extrapolation
+    decayed = [p for p in net.parameters() if p.dim() > 1]
+    kept = [p for p in net.parameters() if p.dim() <= 1]
+    opt = torch.optim.AdamW([{"params": decayed, "weight_decay": args.weight_decay},
+                             {"params": kept, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.999))
     meta = {"work_width": int(index.size[0]), "trained_on": {"dataset": str(args.dataset), "train": args.train,
-                                                             "scenes": args.scenes, "select": args.select}}
+                                                             "scenes": args.scenes, "select": args.select,
+                                                             "reverse": args.reverse, "max_zoom": args.max_zoom,
+                                                             "weight_decay": args.weight_decay, "lr": args.lr}}
     def score(method) -> dict:
         return select_score(method, select, args.context, args.select_horizons)
 
@@ -159,7 +192,7 @@ def run(args) -> int:
         net.train()
         pool = scenes if scenes is not None and rng.random() < 0.5 else real
         idx = rng.integers(0, len(pool["k"]), args.batch)
-        last, extrapolated, k, target = batch_of(pool, idx, cfg.num_classes, rng)
+        last, extrapolated, k, target = batch_of(pool, idx, cfg.num_classes, rng, args.max_zoom)
         t0 = time.perf_counter()
         logits = net(last, extrapolated, k)["logits"]
         loss = F.cross_entropy(logits, target)

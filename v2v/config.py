@@ -112,6 +112,9 @@ def set_path(data: dict, dotted: str, value) -> None:
 
 
 NORMS = ("batch", "instance", "none", "instance_plain")  # instance_plain: no affine (pix2pixHD)
+# The generators' norm may also be "spade" (v2v/nn/spade.py): their decoders normalise with label-conditioned
+# scales and shifts (SPADE, as imaginaire's vid2vid), their encoders with affine instance norms.
+GENERATOR_NORMS = (*NORMS, "spade")
 FOREGROUND_BLENDS = ("reference", "paper")
 FLOW_PRIORS = ("none", "labels")  # see v2v/flow_prior.py
 UPSAMPLES = ("transpose", "resize_conv")  # see v2v/nn/blocks.py
@@ -126,12 +129,12 @@ class FirstFrameConfig:
     n_blocks: int = 9
     n_local_enhancers: int = 0
     n_blocks_local: int = 3
-    norm: str = "instance"
+    norm: str = "instance"  # or "spade" (label-conditioned decoder norms, width model.spade_hidden)
     input_channels: int = 0  # read only the first N input channels (NVIDIA's single G: the 35 one-hot ones); 0: all
 
     def validate(self):
-        if self.norm not in NORMS:
-            raise ConfigError(f"first_frame.norm must be one of {NORMS}, got {self.norm!r}")
+        if self.norm not in GENERATOR_NORMS:
+            raise ConfigError(f"first_frame.norm must be one of {GENERATOR_NORMS}, got {self.norm!r}")
         if self.input_channels < 0:
             raise ConfigError(f"first_frame.input_channels must be >= 0, got {self.input_channels}")
 
@@ -183,7 +186,8 @@ class ModelConfig:
     n_blocks: int = 9
     n_blocks_local: int = 3
     n_scales: int = 1  # spatial scales of the sequential generator (G0 + local enhancers)
-    norm: str = "batch"
+    norm: str = "batch"  # or "spade": label-conditioned norms in the decoders (v2v/nn/spade.py)
+    spade_hidden: int = 128  # SPADE's hidden width (the paper's 128), for model.norm and first_frame.norm "spade"
     use_flow: bool = True
     flow_multiplier: float = 20.0
     # "none" (the paper): the flow head predicts the flow from scratch. "labels": it predicts a residual on top of
@@ -204,8 +208,10 @@ class ModelConfig:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
 
     def validate(self):
-        if self.norm not in NORMS:
-            raise ConfigError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.norm not in GENERATOR_NORMS:
+            raise ConfigError(f"norm must be one of {GENERATOR_NORMS}, got {self.norm!r}")
+        if self.spade_hidden < 1:
+            raise ConfigError(f"spade_hidden must be >= 1, got {self.spade_hidden}")
         if self.foreground_blend not in FOREGROUND_BLENDS:
             raise ConfigError(f"foreground_blend must be one of {FOREGROUND_BLENDS}, got {self.foreground_blend!r}")
         if self.upsample not in UPSAMPLES:

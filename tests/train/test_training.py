@@ -141,6 +141,16 @@ def test_init_from_refuses_other_networks_and_resume(dataset, tmp_path):
     r = run_train(["--init-from", str(first / "export"), f"data.root={dataset}", f"out_dir={tmp_path / 'b'}",
                    "model.ngf=16"])
     assert r.returncode == 2 and "ngf: 8 in the export, 16 in this run" in r.stderr
+    r = run_train(["--init-from", str(first / "export"), f"data.root={dataset}", f"out_dir={tmp_path / 'b'}",
+                   "model.norm=batch"])
+    assert r.returncode == 2 and "norm: 'instance' in the export, 'batch' in this run" in r.stderr
+    # instance norms may become SPADE norms (their modulation starts at zero: the same function at first)
+    r = run_train(["--init-from", str(first / "export"), f"data.root={dataset}", f"out_dir={tmp_path / 's'}",
+                   "model.norm=spade", "model.first_frame.norm=spade", "model.spade_hidden=4", "max_steps=1",
+                   "sample_every=0"])
+    assert r.returncode == 0 and "initialised from" in r.stdout, r.stderr[-2000:]
+    config = json.loads((tmp_path / "s" / "export" / "config.json").read_text())
+    assert config["model"]["norm"] == config["model"]["first_frame"]["norm"] == "spade"
     r = run_train(["--init-from", str(first / "export"), "--resume", f"data.root={dataset}",
                    f"out_dir={tmp_path / 'c'}"])
     assert r.returncode == 2 and "pass one of them" in r.stderr

@@ -30,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--preset", required=True)
     p.add_argument("--size", default="256x128", help="WxH")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    p.add_argument("--norm", choices=["batch", "instance", "none"])
+    p.add_argument("--norm", choices=["batch", "instance", "none", "spade"])
     p.add_argument("--fast", action="store_true", help="time the Engine's optimised inference path")
     p.add_argument("--one-hot", choices=["auto", "lookup", "dense"], default="auto",
                    help="with --fast: how the first convolutions read one-hot labels (auto: lookup in fp32, dense in bf16)")

@@ -16,6 +16,9 @@ imaginaire's ``Conv2dBlock``. ``upsample`` is one of:
 * ``"instance"``: affine instance normalisation.
 * ``"instance_plain"``: instance normalisation without affine parameters (pix2pixHD's single-image generators).
 * ``"none"``.
+* a :class:`v2v.nn.spade.SpadeNorm` spec: SPADE, an instance norm whose scale and shift follow a conditioning map
+  (the label map) pixel by pixel. Blocks are then called as ``block(x, cond)``; :class:`CondSequential` hands
+  ``cond`` on to the blocks that take it.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import UPSAMPLES
+from .spade import SPADE, SpadeNorm
 
 
 class _ReflectPad(torch.autograd.Function):
@@ -88,7 +92,9 @@ class ReflectConv2d(nn.Conv2d):
         return F.conv2d(_ReflectPad.apply(input, p), weight, bias, self.stride, 0, self.dilation, self.groups)
 
 
-def make_norm(kind: str, channels: int) -> nn.Module | None:
+def make_norm(kind: str | SpadeNorm, channels: int) -> nn.Module | None:
+    if isinstance(kind, SpadeNorm):
+        return SPADE(channels, kind.cond_nc, kind.hidden)
     if kind == "batch":
         return nn.BatchNorm2d(channels, affine=True, track_running_stats=False)
     if kind == "instance":
@@ -107,7 +113,19 @@ def make_activation(kind: str | None) -> nn.Module | None:
             "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[kind]()
 
 
-class ConvBlock(nn.Sequential):
+class CondSequential(nn.Sequential):
+    """nn.Sequential whose ``forward(x, cond=None)`` hands the conditioning map to the members that take one
+    (``conditioned = True``: SPADE norms and the blocks holding them); the others see only ``x``."""
+
+    conditioned = True
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        for m in self:
+            x = m(x, cond) if getattr(m, "conditioned", False) else m(x)
+        return x
+
+
+class ConvBlock(CondSequential):
     """conv → norm → activation.
 
     ``padding="reflect"`` pads by k//2 with reflection (the 7×7 input/output convs and residual convs),
@@ -116,7 +134,7 @@ class ConvBlock(nn.Sequential):
     nearest ×2 then the (reflect-padded) conv. Either way the weights sit under ``conv``.
     """
 
-    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, norm: str = "instance",
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, norm: str | SpadeNorm = "instance",
                  activation: str | None = "relu", padding: str = "zero", pad: int | None = None,
                  upsample: str | None = None):
         super().__init__()
@@ -143,19 +161,21 @@ class ConvBlock(nn.Sequential):
 class ResBlock(nn.Module):
     """Two reflect-padded 3×3 ConvBlocks plus the identity (pix2pixHD/vid2vid ResnetBlock)."""
 
-    def __init__(self, channels: int, norm: str):
+    conditioned = True
+
+    def __init__(self, channels: int, norm: str | SpadeNorm):
         super().__init__()
-        self.block = nn.Sequential(
+        self.block = CondSequential(
             ConvBlock(channels, channels, 3, norm=norm, padding="reflect"),
             ConvBlock(channels, channels, 3, norm=norm, activation=None, padding="reflect"),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return x + self.block(x, cond)
 
 
-def res_blocks(channels: int, count: int, norm: str) -> nn.Sequential:
-    return nn.Sequential(*[ResBlock(channels, norm) for _ in range(count)])
+def res_blocks(channels: int, count: int, norm: str | SpadeNorm) -> CondSequential:
+    return CondSequential(*[ResBlock(channels, norm) for _ in range(count)])
 
 
 def down_blocks(ngf: int, count: int, norm: str) -> list[nn.Module]:
@@ -163,7 +183,7 @@ def down_blocks(ngf: int, count: int, norm: str) -> list[nn.Module]:
     return [ConvBlock(ngf * 2 ** i, ngf * 2 ** (i + 1), 3, stride=2, norm=norm, pad=1) for i in range(count)]
 
 
-def up_blocks(ngf: int, count: int, norm: str, upsample: str = "transpose") -> list[nn.Module]:
+def up_blocks(ngf: int, count: int, norm: str | SpadeNorm, upsample: str = "transpose") -> list[nn.Module]:
     """``count`` ×2 upsampling blocks (``upsample``: "transpose" or "resize_conv"), halving channels down to ngf."""
     return [ConvBlock(ngf * 2 ** (count - i), ngf * 2 ** (count - i - 1), upsample=upsample, norm=norm)
             for i in range(count)]
@@ -189,9 +209,12 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> None:
             nn.init.normal_(m.weight, 0.0, gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
+        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, SPADE)) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
+    for m in module.modules():  # after the convs above: SPADE starts as its instance norm
+        if isinstance(m, SPADE):
+            m.zero_modulation()
 
 
 def count_parameters(module: nn.Module) -> int:

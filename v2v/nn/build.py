@@ -16,7 +16,8 @@ def build_generators(cfg: ModelConfig) -> nn.ModuleDict:
     if cfg.first_frame.enabled:
         nets["first_frame"] = FirstFrameGenerator(cfg.first_frame, cfg.frame_channels + cfg.feature_channels,
                                                   cfg.output_nc, cfg.modulation_channels,
-                                                  cfg.encoder.modulation_hidden, cfg.upsample)
+                                                  cfg.encoder.modulation_hidden, cfg.upsample, cfg.spade_hidden,
+                                                  label_nc=cfg.frame_channels)
     if cfg.encoder.enabled:
         nets["encoder"] = FeatureEncoder(cfg.encoder, cfg.output_nc, cfg.upsample)
     return nets

@@ -12,34 +12,41 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import FirstFrameConfig
-from .blocks import ConvBlock, down_blocks, downsample, init_weights, res_blocks, up_blocks
+from .blocks import CondSequential, ConvBlock, down_blocks, downsample, init_weights, res_blocks, up_blocks
 from .modulation import StyleModulation
+from .spade import SpadeNorm
 
 
 class FirstFrameGenerator(nn.Module):
     def __init__(self, cfg: FirstFrameConfig, input_nc: int, output_nc: int = 3, style_nc: int = 0,
-                 style_hidden: int = 32, upsample: str = "transpose"):
+                 style_hidden: int = 32, upsample: str = "transpose", spade_hidden: int = 128,
+                 label_nc: int | None = None):
         """style_nc > 0: the last style_nc input channels are style features that also modulate the last feature
-        maps (v2v/nn/modulation.py)."""
+        maps (v2v/nn/modulation.py). With ``cfg.norm == "spade"`` the residual and upsampling blocks are SPADE
+        blocks (``spade_hidden`` wide) conditioned on the first ``label_nc`` input channels (the label map and
+        edges; default: all but the style features)."""
         super().__init__()
-        n_local, norm = cfg.n_local_enhancers, cfg.norm
+        n_local = cfg.n_local_enhancers
         self.input_channels = cfg.input_channels  # 0: all; else only the first N channels are read
         input_nc = cfg.input_channels or input_nc
+        self.cond_nc = (cfg.input_channels or label_nc or input_nc - style_nc) if cfg.norm == "spade" else 0
+        dec = SpadeNorm(self.cond_nc, spade_hidden) if self.cond_nc else cfg.norm  # decoder norm
+        norm = "instance" if self.cond_nc else cfg.norm  # encoder norm
         ngf_global = cfg.ngf * 2 ** n_local
         width = ngf_global * 2 ** cfg.n_downsample
         self.multiple = 2 ** (cfg.n_downsample + n_local)
-        self.global_net = nn.Sequential(
+        self.global_net = CondSequential(
             ConvBlock(input_nc, ngf_global, 7, norm=norm, padding="reflect"),
-            *down_blocks(ngf_global, cfg.n_downsample, norm), *res_blocks(width, cfg.n_blocks, norm),
-            *up_blocks(ngf_global, cfg.n_downsample, norm, upsample))
+            *down_blocks(ngf_global, cfg.n_downsample, norm), *res_blocks(width, cfg.n_blocks, dec),
+            *up_blocks(ngf_global, cfg.n_downsample, dec, upsample))
         self.local_down = nn.ModuleList()
         self.local_up = nn.ModuleList()
         for i in range(1, n_local + 1):
             ngf = cfg.ngf * 2 ** (n_local - i)
             self.local_down.append(nn.Sequential(ConvBlock(input_nc, ngf, 7, norm=norm, padding="reflect"),
                                                  *down_blocks(ngf, 1, norm)))
-            self.local_up.append(nn.Sequential(*res_blocks(ngf * 2, cfg.n_blocks_local, norm),
-                                               *up_blocks(ngf, 1, norm, upsample)))
+            self.local_up.append(CondSequential(*res_blocks(ngf * 2, cfg.n_blocks_local, dec),
+                                                *up_blocks(ngf, 1, dec, upsample)))
         self.out = ConvBlock(cfg.ngf, output_nc, 7, norm="none", activation="tanh", padding="reflect")
         if style_nc and not cfg.input_channels:  # the style features are the last input channels: see ReflectConv2d
             for first in [self.global_net[0], *(down[0] for down in self.local_down)]:
@@ -62,9 +69,12 @@ class FirstFrameGenerator(nn.Module):
         inputs = [x]
         for _ in self.local_down:
             inputs.insert(0, downsample(inputs[0]))
-        features = self.global_net(inputs[0])
+        def cond(x: torch.Tensor) -> torch.Tensor | None:  # what SPADE norms read: the label channels
+            return x[:, :self.cond_nc].detach() if self.cond_nc else None
+
+        features = self.global_net(inputs[0], cond(inputs[0]))
         for i, (down, up) in enumerate(zip(self.local_down, self.local_up)):
-            features = up(down(inputs[i + 1]) + features)
+            features = up(down(inputs[i + 1]) + features, cond(inputs[i + 1]))
         if style is not None:
             features = self.style(features, style)
         return {"image": self.out(features)[..., :h, :w]}

@@ -29,8 +29,9 @@ from torch.utils.checkpoint import checkpoint
 
 from ..config import ModelConfig
 from ..flow import resize_flow, warp
-from .blocks import ConvBlock, down_blocks, init_weights, pyramid, res_blocks, up_blocks
+from .blocks import CondSequential, ConvBlock, down_blocks, init_weights, pyramid, res_blocks, up_blocks
 from .modulation import StyleModulation
+from .spade import SpadeNorm, encoder_norm
 
 
 def _fg_ngf(ngf: int, n_downsample: int) -> int:
@@ -41,18 +42,19 @@ def _fg_ngf(ngf: int, n_downsample: int) -> int:
 class _Head(nn.Module):
     """Residual blocks then upsampling: the decoder of one output of one scale."""
 
-    def __init__(self, channels: int, n_res: int, ngf_out: int, n_up: int, norm: str, upsample: str):
+    def __init__(self, channels: int, n_res: int, ngf_out: int, n_up: int, norm: str | SpadeNorm, upsample: str):
         super().__init__()
         self.res = res_blocks(channels, n_res, norm)
-        self.up = nn.Sequential(*up_blocks(ngf_out, n_up, norm, upsample))
+        self.up = CondSequential(*up_blocks(ngf_out, n_up, norm, upsample))
         self.checkpointing = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """``cond``: the conditioning map of SPADE norms (None without them)."""
         if self.checkpointing and x.requires_grad:
-            x = checkpoint(self.res, x, use_reentrant=False)
+            x = checkpoint(self.res, x, cond, use_reentrant=False)
         else:
-            x = self.res(x)
-        return self.up(x)
+            x = self.res(x, cond)
+        return self.up(x, cond)
 
 
 def _out_conv(ngf: int, channels: int, activation: str | None) -> ConvBlock:
@@ -71,7 +73,10 @@ class ScaleGenerator(nn.Module):
         self.flow_multiplier = cfg.flow_multiplier * 2 ** scale
         cin = cfg.generator_input_nc
         prev_nc = cfg.output_nc * cfg.n_past_frames
-        norm = cfg.norm
+        # With SPADE the decoders' norms follow the current frame's conditioning maps (v2v/nn/spade.py).
+        norm = SpadeNorm(cfg.frame_channels, cfg.spade_hidden) if cfg.norm == "spade" else cfg.norm
+        self.cond_channels = (cfg.frame_channels * cfg.n_past_frames, cfg.frame_channels * (cfg.n_past_frames + 1))
+        self.spade = cfg.norm == "spade"
         if scale == 0:
             ngf, n_down = cfg.ngf, cfg.n_downsample
             n_enc_res, n_dec_res, n_fg_res = cfg.n_blocks - cfg.n_blocks // 2, cfg.n_blocks // 2, cfg.n_blocks
@@ -81,8 +86,9 @@ class ScaleGenerator(nn.Module):
         width = ngf * 2 ** n_down
 
         def encoder(channels_in: int, base: int) -> nn.Sequential:
-            return nn.Sequential(ConvBlock(channels_in, base, 7, norm=norm, padding="reflect"),
-                                 *down_blocks(base, n_down, norm), *res_blocks(base * 2 ** n_down, n_enc_res, norm))
+            enc = encoder_norm(norm)
+            return nn.Sequential(ConvBlock(channels_in, base, 7, norm=enc, padding="reflect"),
+                                 *down_blocks(base, n_down, enc), *res_blocks(base * 2 ** n_down, n_enc_res, enc))
 
         self.label_encoder = encoder(cin, ngf)
         self.label_encoder[0].conv.grad_channels = cfg.feature_channels  # only the style features need gradients
@@ -95,8 +101,8 @@ class ScaleGenerator(nn.Module):
             self.mask_out = _out_conv(ngf, 1, "sigmoid")
         if cfg.use_foreground:
             fg_ngf = _fg_ngf(ngf, cfg.n_downsample)
-            self.fg_encoder = nn.Sequential(ConvBlock(cin, fg_ngf, 7, norm=norm, padding="reflect"),
-                                            *down_blocks(fg_ngf, n_down, norm))
+            self.fg_encoder = nn.Sequential(ConvBlock(cin, fg_ngf, 7, norm=encoder_norm(norm), padding="reflect"),
+                                            *down_blocks(fg_ngf, n_down, encoder_norm(norm)))
             self.fg_encoder[0].conv.grad_channels = cfg.feature_channels
             self.fg_head = _Head(fg_ngf * 2 ** n_down, n_fg_res, fg_ngf, n_down, norm, cfg.upsample)
             self.fg_out = _out_conv(fg_ngf, cfg.output_nc, "tanh")
@@ -106,6 +112,13 @@ class ScaleGenerator(nn.Module):
             self.image_style = StyleModulation(self.style_nc, ngf, cfg.encoder.modulation_hidden)
             if cfg.use_foreground:
                 self.fg_style = StyleModulation(self.style_nc, fg_ngf, cfg.encoder.modulation_hidden)
+
+    def condition(self, labels: torch.Tensor) -> torch.Tensor | None:
+        """What the SPADE norms read: the current frame's conditioning maps (no gradient; None without SPADE)."""
+        if not self.spade:
+            return None
+        a, b = self.cond_channels
+        return labels[:, a:b].detach()
 
     def label_branch(self, labels: torch.Tensor, coarse: dict | None = None) -> dict:
         """The part of a step that reads only the conditioning maps, not the history: the label encoder and the
@@ -117,7 +130,7 @@ class ScaleGenerator(nn.Module):
             fg_in = self.fg_encoder(labels)
             if coarse is not None:
                 fg_in = fg_in + coarse["fg_features"]
-            fg_features = self.fg_head(fg_in)
+            fg_features = self.fg_head(fg_in, self.condition(labels))
             style = labels[:, -self.style_nc:] if self.style_nc else None
             part["fg_features"] = fg_features
             part["foreground_image"] = self.fg_out(fg_features if style is None else self.fg_style(fg_features, style))
@@ -129,7 +142,8 @@ class ScaleGenerator(nn.Module):
         part = self.label_branch(labels, coarse) if label_part is None else label_part
         trunk = part["label_trunk"] + self.prev_encoder(prev_images)
         image_in = trunk if coarse is None else trunk + coarse["image_features"]
-        image_features = self.image_head(image_in)
+        cond = self.condition(labels)
+        image_features = self.image_head(image_in, cond)
         style = labels[:, -self.style_nc:] if self.style_nc else None
         raw = self.image_out(image_features if style is None else self.image_style(image_features, style))
         out = {"image_features": image_features}
@@ -142,7 +156,7 @@ class ScaleGenerator(nn.Module):
             out.update(fg_features=part["fg_features"], foreground_image=fg)
         if self.use_flow:
             flow_in = trunk if coarse is None else trunk + coarse["flow_features"]
-            flow_features = self.flow_head(flow_in)
+            flow_features = self.flow_head(flow_in, cond)
             flow = self.flow_out(flow_features) * self.flow_multiplier
             if flow_prior is not None:  # the head predicts a correction to the prior (v2v/flow_prior.py)
                 flow = flow.float() + flow_prior.float()  # fp32: bf16 would round a 40 px prior to 0.25 px
