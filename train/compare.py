@@ -60,7 +60,7 @@ def train_command(args, name: str, overrides: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", "train", "--config", args.config, "--time-budget", args.budget,
            f"out_dir={Path(args.out) / name}", f"threads={args.threads}", f"seed={args.seed}"]
     if args.init_from:
-        cmd[4:4] = ["--init-from", args.init_from]
+        cmd[5:5] = ["--init-from", args.init_from]
     return cmd + list(args.set) + overrides
 
 

@@ -8,7 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from synthetic import make_street_dataset  # noqa: E402
 
-from train.compare import main, parse_arms, table  # noqa: E402
+from train.compare import main, parse_arms, table, train_command  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,6 +21,16 @@ def test_arms_are_checked():
         parse_arms([["a", "loss.image_l1"]])
     with pytest.raises(SystemExit, match="plain word"):
         parse_arms([["max_steps=3"]])
+
+
+def test_train_command_keeps_each_flag_beside_its_value():
+    import argparse
+
+    args = argparse.Namespace(config="c.yaml", budget="30m", out="runs/x", threads=1, seed=0, init_from="m",
+                              set=["a=1"])
+    cmd = train_command(args, "base", ["b=2"])
+    assert cmd[cmd.index("--config") + 1] == "c.yaml" and cmd[cmd.index("--init-from") + 1] == "m"
+    assert cmd[cmd.index("--time-budget") + 1] == "30m" and cmd[-2:] == ["a=1", "b=2"]
 
 
 def test_table_keeps_the_columns_every_arm_has():
