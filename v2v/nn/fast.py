@@ -430,11 +430,13 @@ def one_hot_training_conv(conv: ReflectConv2d, x: torch.Tensor, weight: torch.Te
     out = _TrainingLookup.apply(interior, taps, plan)  # (B·H·W, C), pixels in NHWC order
     b, h, w = plan["shape"]
     out = out.view(b, h, w, -1).permute(0, 3, 1, 2)
-    cin = x.shape[1]
-    onehot = {f * fc + c for f in range(n) for c in range(nc)}
-    fixed = [c for c in range(cin - g) if c not in onehot]  # e.g. instance edges: no gradient
-    if fixed:
-        idx = torch.tensor(fixed, device=x.device)
+    idx_key = ("fixed_channels", x.shape[1], g, conv.one_hot_layout)
+    idx = hint["cache"].get(idx_key)
+    if idx is None:  # the channels neither one-hot nor style features, e.g. instance edges: no gradient
+        onehot = {f * fc + c for f in range(n) for c in range(nc)}
+        fixed = [c for c in range(x.shape[1] - g) if c not in onehot]
+        idx = hint["cache"][idx_key] = torch.tensor(fixed, dtype=torch.long, device=x.device)
+    if idx.numel():
         rest = F.pad(x.detach().index_select(1, idx), (p, p, p, p), mode="reflect")
         out = out + F.conv2d(rest, weight.index_select(1, idx))
     if g:
