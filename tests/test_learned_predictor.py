@@ -50,6 +50,24 @@ def test_the_refiner_learns_a_correction_the_extrapolation_misses():
     assert after > 0.98, after
 
 
+def test_trust_keeps_the_extrapolation_unless_the_refiner_is_that_much_surer(tmp_path):
+    torch.manual_seed(0)
+    labels, instances = _video()
+    net = LabelRefiner(RefinerConfig(ngf=8))
+    with torch.no_grad():
+        net.logits.weight.normal_(0, 0.5)  # a refiner with opinions
+    flow = predict_labels(labels, instances, 3, "flow")[0]
+    free = predict_labels(labels, instances, 3, LearnedPredictor(net=net))[0]
+    assert any(not np.array_equal(a, b) for a, b in zip(flow, free))
+    changed = [int((a != b).sum()) for a, b in zip(flow, free)]
+    some = predict_labels(labels, instances, 3, LearnedPredictor(net=net, trust=1.0))[0]
+    assert sum(int((a != b).sum()) for a, b in zip(flow, some)) < sum(changed)
+    stiff = predict_labels(labels, instances, 3, LearnedPredictor(net=net, trust=1e4))[0]
+    assert all(np.array_equal(a, b) for a, b in zip(flow, stiff))
+    export_refiner(tmp_path / "lp", net, {"work_width": 64, "trust": 1e4})  # the export carries its margin
+    assert LearnedPredictor(tmp_path / "lp").trust == 1e4
+
+
 def test_export_round_trip_and_clear_errors(tmp_path):
     net = LabelRefiner(RefinerConfig(ngf=8))
     with torch.no_grad():
@@ -83,10 +101,12 @@ def test_training_driver_exports_a_predictor_the_cli_uses(tmp_path, monkeypatch)
                        "--max-zoom", "1.3", "--weight-decay", "0.01", "--out", str(out)]) == 0
     meta = json.loads((out / "export" / "config.json").read_text())["meta"]
     assert meta["work_width"] == 64 and set(meta["select_miou"]) == {"1", "2"}
-    assert meta["trained_on"]["reverse"] and meta["trained_on"]["max_zoom"] == 1.3
+    assert meta["trained_on"]["reverse"] and meta["trained_on"]["max_zoom"] == 1.3 and meta["trust"] in (0, 1, 2, 4)
     assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [2, 4]
     assert train_main(["--dataset", str(ds), "--train", "seqA", "--select", "seqA", "--out", str(out)]) == 2
     assert train_main(["--dataset", str(ds), "--train", "seqA", "--select", "seqB", "--max-zoom", "0.5",
+                       "--out", str(out)]) == 2
+    assert train_main(["--dataset", str(ds), "--train", "seqA", "--select", "seqB", "--trust", "-1",
                        "--out", str(out)]) == 2
 
     monkeypatch.setenv("V2V_LABEL_PREDICTOR", str(out / "export"))

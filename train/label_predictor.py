@@ -4,9 +4,9 @@ Samples are (last label map t, its flow extrapolation to t+k, the real map t+k, 
 from the training sequences of a prepared street dataset and, optionally, procedural scenes (``v2v scene``'s
 generator, rendered in memory at the dataset's size). The extrapolations are computed once, up front. The loss is
 the cross-entropy of the refined logits against the real future map. Every ``--eval-every`` steps the predictor
-is scored as ``python -m v2v.bench predict`` scores it (mIoU at +5 and +10, each start point observing
-``--context`` frames) on the selection sequence, and the best export so far is kept in ``OUT/export``; the
-held-out sequence is left for the benchmark. The run stops after ``--minutes``.
+is scored as ``python -m v2v.bench predict`` scores it (mIoU at +1, +5 and +10, each start point observing
+``--context`` frames) on the selection sequence, with each ``--trust`` margin for the extrapolated class, and the
+best export so far is kept in ``OUT/export`` with its margin; the held-out sequence is left for the benchmark. The run stops after ``--minutes``.
 
     python -m train.label_predictor --dataset data/cityscapes_256 --train seq0000 seq0001 seq0002 \\
         --select seq0003 --scenes 24 --minutes 30 --out runs/label_predictor
@@ -106,8 +106,11 @@ def main(argv=None) -> int:
     p.add_argument("--scene-frames", type=int, default=30)
     p.add_argument("--horizon", type=int, default=10, help="longest horizon trained (frames ahead)")
     p.add_argument("--context", type=int, default=10, help="observed frames per start point, as the benchmark")
-    p.add_argument("--select-horizons", type=int, nargs="+", default=[5, 10],
-                   help="horizons whose mean mIoU on the selection sequence picks the export (default 5 10)")
+    p.add_argument("--select-horizons", type=int, nargs="+", default=[1, 5, 10],
+                   help="horizons whose mean mIoU on the selection sequence picks the export (default 1 5 10)")
+    p.add_argument("--trust", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0],
+                   help="margins for the extrapolated class (v2v.learned_predictor) tried at every evaluation; "
+                        "the best on the selection sequence goes with the export")
     p.add_argument("--reverse", action="store_true",
                    help="also train on the training sequences played backwards (the camera reversing)")
     p.add_argument("--max-zoom", type=float, default=1.0,
@@ -140,6 +143,8 @@ def run(args) -> int:
     index = open_dataset(args.dataset)
     if index.kind != "street":
         raise UserError(f"{args.dataset} is a {index.kind} dataset; the label predictor trains on street scenes")
+    if min(args.trust) < 0:
+        raise UserError(f"--trust {args.trust}: margins are >= 0 (0: the refiner's argmax as it is)")
     if args.max_zoom < 1.0:
         raise UserError(f"--max-zoom {args.max_zoom}: the zoom factor is at least 1 (1: no zoom crops)")
     if args.select in args.train:
@@ -176,12 +181,15 @@ def run(args) -> int:
     def score(method) -> dict:
         return select_score(method, select, args.context, args.select_horizons)
 
-    def learned() -> LearnedPredictor:
-        return LearnedPredictor(net=net, work_width=index.size[0])
+    def learned() -> tuple[dict, float]:
+        """The refiner's best selection score over the --trust margins, and that margin."""
+        tried = [(score(LearnedPredictor(net=net, work_width=index.size[0], trust=t)), t) for t in args.trust]
+        return max(tried, key=lambda st: sum(st[0].values()))
 
-    copy_score, flow_score, best = score("copy"), score("flow"), score(learned())
+    copy_score, flow_score = score("copy"), score("flow")
+    best, trust = learned()
     print(f"selection {args.select}: copy {copy_score}, flow {flow_score}, untrained {best}", flush=True)
-    export_refiner(out / "export", net, {**meta, "step": 0, "select_miou": best})
+    export_refiner(out / "export", net, {**meta, "step": 0, "select_miou": best, "trust": trust})
     log = open(out / "log.jsonl", "a")
 
     # ---------------------------------------------------------------------------------------------- loop
@@ -209,13 +217,14 @@ def run(args) -> int:
             log.flush()
         if step % args.eval_every == 0:
             net.eval()
-            now = score(learned())
+            now, trust = learned()
             better = sum(now.values()) > sum(best.values())
-            print(f"step {step}: loss {loss.item():.4f}, select mIoU {now}{' (best)' if better else ''}", flush=True)
-            log.write(json.dumps({"step": step, "select_miou": now}) + "\n")
+            print(f"step {step}: loss {loss.item():.4f}, select mIoU {now} at trust {trust}"
+                  f"{' (best)' if better else ''}", flush=True)
+            log.write(json.dumps({"step": step, "select_miou": now, "trust": trust}) + "\n")
             if better:
                 best = now
-                export_refiner(out / "export", net, {**meta, "step": step, "select_miou": now})
+                export_refiner(out / "export", net, {**meta, "step": step, "select_miou": now, "trust": trust})
     print(f"done: {step} steps in {(time.perf_counter() - start) / 60:.1f} min; best selection mIoU {best} "
           f"(copy {copy_score}, flow {flow_score}); export {out / 'export'}", flush=True)
     return 0
