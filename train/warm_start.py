@@ -48,7 +48,6 @@ def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source
     if lacking:
         tensors = {**tensors, **{k: own[k] for k in lacking}}
     state, _extra = match_state(module, tensors, source)
-    own = module.state_dict()
     with torch.no_grad():
         for k, v in state.items():
             own[k].copy_(v.to(own[k].dtype))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ..config import FirstFrameConfig
 from .blocks import CondSequential, ConvBlock, down_blocks, downsample, init_weights, res_blocks, up_blocks
 from .modulation import StyleModulation
-from .spade import SpadeNorm
+from .spade import SpadeNorm, encoder_norm
 
 
 class FirstFrameGenerator(nn.Module):
@@ -31,7 +31,7 @@ class FirstFrameGenerator(nn.Module):
         input_nc = cfg.input_channels or input_nc
         self.cond_nc = (cfg.input_channels or label_nc or input_nc - style_nc) if cfg.norm == "spade" else 0
         dec = SpadeNorm(self.cond_nc, spade_hidden) if self.cond_nc else cfg.norm  # decoder norm
-        norm = "instance" if self.cond_nc else cfg.norm  # encoder norm
+        norm = encoder_norm(dec)
         ngf_global = cfg.ngf * 2 ** n_local
         width = ngf_global * 2 ** cfg.n_downsample
         self.multiple = 2 ** (cfg.n_downsample + n_local)
