@@ -98,8 +98,7 @@ def test_training_driver_exports_a_predictor_the_cli_uses(tmp_path, monkeypatch)
     assert train_main(["--dataset", str(ds), "--train", "seqA", "--select", "seqB", "--scenes", "1",
                        "--scene-frames", "6", "--horizon", "3", "--context", "3", "--select-horizons", "1", "2",
                        "--max-steps", "4", "--eval-every", "2", "--batch", "2", "--ngf", "8", "--reverse",
-                       "--max-zoom", "1.3", "--weight-decay", "0.01", "--balance", "0.5",
-                       "--out", str(out)]) == 0
+                       "--max-zoom", "1.3", "--weight-decay", "0.01", "--out", str(out)]) == 0
     meta = json.loads((out / "export" / "config.json").read_text())["meta"]
     assert meta["work_width"] == 64 and set(meta["select_miou"]) == {"1", "2"}
     assert meta["trained_on"]["reverse"] and meta["trained_on"]["max_zoom"] == 1.3 and meta["trust"] in (0, 1, 2, 4)
@@ -131,17 +130,3 @@ def test_zoom_crops_take_the_same_window_of_every_map():
     assert not np.array_equal(za, a)
     same = zoom_crop([a], 1.0, rng)[0]
     assert np.array_equal(same, a)
-
-
-def test_class_weights_favour_rare_classes_and_average_one_per_pixel():
-    from train.label_predictor import class_weights
-
-    targets = np.zeros((2, 8, 8), np.uint8)
-    targets[:, 0, :2] = 33  # a rare class (4 of 128 pixels)
-    targets[:, 4:] = 7
-    assert class_weights(targets, 35, 0.0) is None
-    w = class_weights(targets, 35, 0.5).numpy()
-    freq = np.bincount(targets.reshape(-1), minlength=35) / targets.size
-    assert w[33] > w[0] > w[7] and w[5] == 0  # absent classes weigh nothing
-    assert (w * freq).sum() == pytest.approx(1.0)
-    assert w[33] / w[7] == pytest.approx((freq[7] / freq[33]) ** 0.5, rel=1e-5)

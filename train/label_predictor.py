@@ -84,19 +84,6 @@ def batch_of(samples: dict, idx: np.ndarray, num_classes: int, rng: np.random.Ge
             torch.from_numpy(samples["k"][idx]), torch.from_numpy(target.astype(np.int64)))
 
 
-def class_weights(targets: np.ndarray, num_classes: int, power: float) -> torch.Tensor | None:
-    """Cross-entropy weights ∝ (class pixel frequency)^-power over ``targets``, mean 1 over the pixels (None for
-    power 0). mIoU averages over classes, so a small class the refiner wipes out (a bicycle) costs as much as a
-    large one; plain cross-entropy counts it by its few pixels."""
-    if not power:
-        return None
-    counts = np.bincount(targets.reshape(-1), minlength=num_classes)[:num_classes].astype(np.float64)
-    freq = counts / counts.sum()
-    weights = np.where(counts > 0, np.maximum(freq, 1e-6) ** -power, 0.0)
-    weights /= (weights * freq).sum()  # the mean weight of a pixel is 1
-    return torch.tensor(weights, dtype=torch.float32)
-
-
 def select_score(predictor, video: tuple, context: int, horizons: list[int]) -> dict:
     """Mean per-pair mIoU at each horizon over the start points of one sequence (the benchmark's protocol)."""
     labels, instances = video
@@ -133,9 +120,6 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay")
-    p.add_argument("--balance", type=float, default=0.0,
-                   help="weight each class's cross-entropy by its pixel frequency^-BALANCE (0: plain; 0.5: "
-                        "square-root balancing, closer to what mIoU rewards)")
     p.add_argument("--ngf", type=int, default=32)
     p.add_argument("--blocks", type=int, default=2, help="residual blocks of the refiner")
     p.add_argument("--eval-every", type=int, default=250)
@@ -184,7 +168,6 @@ def run(args) -> int:
 
     # ---------------------------------------------------------------------------------------------- model
     cfg = RefinerConfig(ngf=args.ngf, n_blocks=args.blocks, horizon_scale=float(args.horizon))
-    weights = class_weights(real["target"], cfg.num_classes, args.balance)  # the real sequences' frequencies
     net = LabelRefiner(cfg)
     # weight decay on the conv weights only: not on biases, norms or the weight given to the extrapolation
     decayed = [p for p in net.parameters() if p.dim() > 1]
@@ -194,8 +177,7 @@ def run(args) -> int:
     meta = {"work_width": int(index.size[0]), "trained_on": {"dataset": str(args.dataset), "train": args.train,
                                                              "scenes": args.scenes, "select": args.select,
                                                              "reverse": args.reverse, "max_zoom": args.max_zoom,
-                                                             "weight_decay": args.weight_decay, "lr": args.lr,
-                                                             "balance": args.balance}}
+                                                             "weight_decay": args.weight_decay, "lr": args.lr}}
     def score(method) -> dict:
         return select_score(method, select, args.context, args.select_horizons)
 
@@ -221,7 +203,7 @@ def run(args) -> int:
         last, extrapolated, k, target = batch_of(pool, idx, cfg.num_classes, rng, args.max_zoom)
         t0 = time.perf_counter()
         logits = net(last, extrapolated, k)["logits"]
-        loss = F.cross_entropy(logits, target, weight=weights)
+        loss = F.cross_entropy(logits, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
