@@ -269,6 +269,9 @@ class Run:
             self.run_validation(tr.step)
         why = "time budget spent" if tr.step < cfg.max_steps else "max_steps reached"
         self.log(f"finished at step {tr.step} ({why}); model exported to {self.out / 'export'}")
+        # Every rank waits for the main one's validation: a rank that tore its process group down while the other
+        # was still validating aborted in gloo ("terminate called without an active exception"), 1 run in ~3.
+        distributed.barrier(self.dist.world_size)
 
     def run_validation(self, step: int) -> None:
         if not self.dist.is_main:
