@@ -7,8 +7,8 @@ An untrained refiner changes nothing, so the method starts as good as the extrap
 
 ``trust`` (stored with the export, chosen on the selection sequence when it is trained) is added to the logit of
 the extrapolated class before the argmax: the refiner then changes a pixel only where it is that much more
-confident in another class. Trained on four short sequences, a refiner is right often enough to pay at far
-horizons and wrong often enough near ones (where the extrapolation is already good) to need this margin.
+confident in another class, so selection can settle between the refiner's argmax (0) and the extrapolation (a
+large margin). The shipped model's selection chose 0.
 
 The network runs at a working width of at most ``work_width`` pixels (the width it was trained at); on larger
 inputs only the pixels whose class it changes at that size take the refined class, scaled up with nearest
