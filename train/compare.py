@@ -57,11 +57,10 @@ def parse_arms(items: list[list[str]]) -> list[tuple[str, list[str]]]:
 
 
 def train_command(args, name: str, overrides: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "train", "--config", args.config, "--time-budget", args.budget,
-           f"out_dir={Path(args.out) / name}", f"threads={args.threads}", f"seed={args.seed}"]
-    if args.init_from:
-        cmd[5:5] = ["--init-from", args.init_from]
-    return cmd + list(args.set) + overrides
+    init = ["--init-from", args.init_from] if args.init_from else []
+    return [sys.executable, "-m", "train", "--config", args.config, *init, "--time-budget", args.budget,
+            f"out_dir={Path(args.out) / name}", f"threads={args.threads}", f"seed={args.seed}",
+            *args.set, *overrides]
 
 
 def evaluate_command(args, name: str) -> list[str]:
