@@ -21,6 +21,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..config import GENERATOR_NORMS
 from ..presets import model_preset
 from .inputs import synthetic_step_inputs
 
@@ -30,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--preset", required=True)
     p.add_argument("--size", default="256x128", help="WxH")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    p.add_argument("--norm", choices=["batch", "instance", "none", "spade"])
+    p.add_argument("--norm", choices=GENERATOR_NORMS)
     p.add_argument("--fast", action="store_true", help="time the Engine's optimised inference path")
     p.add_argument("--one-hot", choices=["auto", "lookup", "dense"], default="auto",
                    help="with --fast: how the first convolutions read one-hot labels (auto: lookup in fp32, dense in bf16)")

@@ -5,13 +5,14 @@ import json
 
 import torch
 
+from ..config import GENERATOR_NORMS
 from ..nn.blocks import count_parameters
 
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="parameter counts of a preset's networks (JSON)")
     p.add_argument("--preset", required=True)
-    p.add_argument("--norm", choices=["batch", "instance", "none", "spade"], help="override the preset's normalisation")
+    p.add_argument("--norm", choices=GENERATOR_NORMS, help="override the preset's normalisation")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other config overrides")
     p.set_defaults(run=run)
 
