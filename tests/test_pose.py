@@ -141,6 +141,16 @@ def test_fit_crop_contains_box_with_aspect_and_inside_frame():
     assert c.x0 >= 0 and c.y0 >= 0 and not c.padded((640, 480))
 
 
+def test_fit_crop_gives_up_margin_before_it_pads():
+    # dancer.avi: the person's union box fits the 518x496 frame, the box plus the 8 % margin does not
+    box = (95.0, 22.0, 502.0, 481.0)
+    c = fit_crop(box, (518, 496), (256, 256))
+    assert not c.padded((518, 496)) and c.w == c.h == 496
+    assert c.x0 <= box[0] and c.y0 <= box[1] and c.x0 + c.w >= box[2] and c.y0 + c.h >= box[3]
+    roomy = fit_crop(box, (1000, 1000), (256, 256))  # room for the whole margin: it is kept
+    assert roomy.w == roomy.h == round(459 * 1.16)
+
+
 def test_fit_crop_pads_when_bigger_than_the_frame():
     c = fit_crop((0.0, 0.0, 100.0, 300.0), (100, 300), (256, 256))
     assert c.padded((100, 300)) and c.w == c.h >= 300

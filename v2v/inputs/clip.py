@@ -386,7 +386,7 @@ def _face_video(path: Path, size, frames, fps, normalize_stats, progress: Progre
         fw, fh = stream.size
         box = (max(box[0], 0.0), max(box[1], 0.0), min(box[2], fw), min(box[3], fh))
         crop = fit_crop(box, stream.size, out, margin=0.1, min_side=FACE_CROP_SCALE * float(np.median(widths)))
-        frames_out = (crop_frame(rgb, crop, out) for rgb in stream.frames(start, stop))
+        frames_out = (crop_frame(rgb, crop, out, border="replicate") for rgb in stream.frames(start, stop))
         for sketch in face_sketch_stream(frames_out):  # pass 2
             yield _to_item(sketch, None, None, "face", out)
 

@@ -8,7 +8,8 @@ Extraction uses MediaPipe Holistic (legacy ``mp.solutions`` API, models bundled 
 
 1. decode and extract every frame (keypoints in source pixels, masks kept PNG-compressed in memory);
 2. choose ONE crop for the whole clip — the union of the per-frame person boxes, expanded, with the aspect ratio of
-   the dataset size, shifted into the frame (and padded with black where it is bigger than the frame) —
+   the dataset size, shifted into the frame (giving up margin before it reaches outside the frame, and padded by
+   repeating the frame's edge where even the bare box does not fit) —
    then decode again, crop and resize every frame, render the pose map (:mod:`.pose_render`), and write labels/,
    images/, masks/, keypoints/ and the backward DIS flow between consecutive real frames (flow/).
 
@@ -101,18 +102,26 @@ def fit_crop(box: tuple[float, float, float, float], frame_size: tuple[int, int]
              margin: float = CROP_MARGIN, min_side: float = 0.0) -> Crop:
     """The crop around ``box`` (x0, y0, x1, y1) expanded by ``margin`` x its larger side on each side, grown to the
     aspect ratio of ``out_size`` (and to at least ``min_side`` pixels high/wide), then shifted to lie inside the
-    frame; along an axis where it is bigger than the frame it stays centred on the box (and gets padded with
-    black by :func:`crop_frame`)."""
+    frame.
+
+    Where that crop is bigger than the frame it first gives up margin, down to the bare box (still at least
+    ``min_side``), so that it fits: a padded band is a region the model must draw without any input telling it
+    where the band is. Only a box that does not fit even without margin gets a crop bigger than the frame, centred
+    on the box along that axis (and padded by :func:`crop_frame`)."""
     fw, fh = frame_size
     x0, y0, x1, y1 = box
-    pad = margin * max(x1 - x0, y1 - y0)
-    cw, ch = max(x1 - x0 + 2 * pad, min_side, 1.0), max(y1 - y0 + 2 * pad, min_side, 1.0)
     aspect = out_size[0] / out_size[1]
-    if cw / ch < aspect:
-        cw = ch * aspect
-    else:
-        ch = cw / aspect
-    w, h = max(1, int(round(cw))), max(1, int(round(ch)))
+
+    def with_aspect(cw: float, ch: float) -> tuple[float, float]:
+        cw, ch = max(cw, min_side, 1.0), max(ch, min_side, 1.0)
+        return (ch * aspect, ch) if cw / ch < aspect else (cw, cw / aspect)
+
+    pad = margin * max(x1 - x0, y1 - y0)
+    cw, ch = with_aspect(x1 - x0 + 2 * pad, y1 - y0 + 2 * pad)
+    bare_w, _ = with_aspect(x1 - x0, y1 - y0)
+    fits = min(1.0, fw / cw, fh / ch)  # the scale at which the expanded crop fits the frame
+    scale = max(fits, bare_w / cw)  # ... but never smaller than the bare box
+    w, h = max(1, int(round(cw * scale))), max(1, int(round(ch * scale)))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
 
     def place(center: float, length: int, limit: int) -> int:
@@ -461,7 +470,7 @@ def write_cropped_frames(seq, stream, frame_range: tuple[int, int], n: int, crop
     for k, rgb in enumerate(stream.frames(*frame_range)):
         if k >= n:
             break
-        image = crop_frame(rgb, crop, size)
+        image = crop_frame(rgb, crop, size, border="replicate")  # a padded band continues the backdrop
         seq.add(k, image=image, **fields(k, image))
         if prev is not None:
             seq.add_flow(k, *ground_truth_flow(image, prev))
