@@ -144,19 +144,31 @@ class TrainConfig:
         return model_preset(self.preset, self.model)
 
 
+def read_config_file(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """A YAML config file as a mapping. ``base: OTHER.yaml`` (a path relative to the file) names a config whose keys
+    this file's keys are merged over, so an ablation states only what it changes (train/configs/street_256_noflow)."""
+    p = Path(path)
+    if not p.is_file():
+        where = f" (the base of {_chain[-1]})" if _chain else ""
+        raise ConfigError(f"config file {p}{where} not found")
+    if p.resolve() in _chain:
+        raise ConfigError(f"config {p} names itself as its base through " + " -> ".join(str(c) for c in _chain))
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p} must hold a mapping of config keys")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{p}: base must be the path of another config file, got {base!r}")
+    return deep_merge(read_config_file(p.parent / base, (*_chain, p.resolve())), data)
+
+
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    data: dict = {}
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} not found")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p} is not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p} must hold a mapping of config keys")
-    data = copy.deepcopy(data)
+    data = copy.deepcopy(read_config_file(path)) if path else {}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value (e.g. max_steps=100)")

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from train.config import load_config
+from v2v.config import ConfigError
 from train import schedule
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "train" / "configs").glob("*.yaml"))
@@ -30,3 +31,28 @@ def test_progressive_schedule():
     assert schedule.frozen_scales(s, s.scale_every + s.new_scale_only, 3) == 0
     assert schedule.lr_factor(s, 0, 100) == 1.0 and schedule.lr_factor(s, 75, 100) == 0.5
     assert schedule.lr_factor(s, 100, 100) == 0.0
+
+
+def test_ablation_config_is_its_base_with_the_changed_keys():
+    street = load_config(CONFIGS[0].parent / "street_256.yaml")
+    noflow = load_config(CONFIGS[0].parent / "street_256_noflow.yaml")
+    assert street.model_config().use_flow and not noflow.model_config().use_flow
+    assert noflow.loss == street.loss and noflow.schedule == street.schedule and noflow.data == street.data
+    assert noflow.out_dir != street.out_dir
+
+
+def test_base_configs_merge_and_report_missing_or_cyclic_bases(tmp_path):
+    (tmp_path / "a.yaml").write_text("data: {root: somewhere}\nmax_steps: 7\nschedule: {n_frames_max: 6, n_frames_start: 3}\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nschedule: {n_frames_max: 4}\n")
+    cfg = load_config(tmp_path / "b.yaml", ["schedule.n_frames_start=2"])
+    assert (cfg.max_steps, cfg.schedule.n_frames_max, cfg.schedule.n_frames_start) == (7, 4, 2)
+    (tmp_path / "c.yaml").write_text("base: gone.yaml\n")
+    with pytest.raises(ConfigError, match="gone.yaml .the base of .*c.yaml. not found"):
+        load_config(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: e.yaml\n")
+    (tmp_path / "e.yaml").write_text("base: d.yaml\n")
+    with pytest.raises(ConfigError, match="names itself as its base"):
+        load_config(tmp_path / "d.yaml")
+    (tmp_path / "f.yaml").write_text("base: [a.yaml]\n")
+    with pytest.raises(ConfigError, match="base must be the path"):
+        load_config(tmp_path / "f.yaml")
