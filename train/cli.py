@@ -157,8 +157,12 @@ class Run:
             save_state(self.ckpt, {"trainer": self.trainer.state_dict(), "epoch": self.epoch, "rng": gathered,
                                    "config": to_dict(self.cfg), "elapsed_s": self.elapsed(),
                                    "history_base": self.history_base})
-            export_model(self.out / "export", self.trainer.mcfg, self.trainer.G_inference, meta=self.export_meta(),
+            meta = self.export_meta()
+            export_model(self.out / "export", self.trainer.mcfg, self.trainer.G_inference, meta=meta,
                          discriminators=self.trainer.D)
+            if self.trainer.G_ema is not None:  # the live weights too, so the average can be measured against them
+                export_model(self.out / "export_live", self.trainer.mcfg, self.trainer.G, meta=meta,
+                             discriminators=self.trainer.D)
         distributed.barrier(self.dist.world_size)
 
     def export_meta(self) -> dict:

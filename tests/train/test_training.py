@@ -220,6 +220,8 @@ def test_generator_ema_averages_the_weights_and_is_what_gets_exported(dataset, t
     run.save()
     exported = load_file(str(tmp_path / "ema" / "export" / "model.safetensors"))
     assert torch.equal(exported[name], ema[name].half())
+    exported_live = load_file(str(tmp_path / "ema" / "export_live" / "model.safetensors"))
+    assert torch.equal(exported_live[name], live[name].half())
     with pytest.raises(Exception, match="ema_decay must be within"):
         load_config(CONFIG, [f"data.root={dataset}", "ema_decay=1.5"])
 
