@@ -186,3 +186,23 @@ def test_generator_diagnostics_show_whether_frames_are_warped_or_drawn(tmp_path,
     out = synthesize_sequence(cfg, nets, index, index.sequences[0].name)
     assert out["generator"]["mask_mean"] == pytest.approx(expected, abs=1e-3)
     assert out["generator"]["flow_px"] == pytest.approx(3.0, abs=1e-3)
+
+
+def test_part_scores_measure_detail_in_the_head_and_hand_squares_only():
+    import cv2
+    from v2v.evaluate import part_scores
+
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    smooth_head = real.copy()
+    smooth_head[100:140, 100:140] = cv2.GaussianBlur(real, (9, 9), 3)[100:140, 100:140]
+    body = np.zeros((33, 3))
+    body[:11] = (120, 120, 1.0)  # head at (120, 120), the rest invisible
+    body[15] = (10, 250, 1.0)  # a left wrist at the corner: its square is shifted inside the frame
+    keypoints = [{"width": 256, "height": 256, "body": body.tolist()}, None]
+    scores = part_scores([smooth_head, smooth_head], [real, real], keypoints)
+    assert scores["face_squares"] == 1 and scores["hands_squares"] == 1  # the frame without keypoints: no square
+    assert scores["face_sharpness"] < 0.2 * scores["face_sharpness_real"] and scores["face_ssim"] < 0.5
+    assert scores["hands_sharpness"] == scores["hands_sharpness_real"] and scores["hands_ssim"] == pytest.approx(1)
+    none = part_scores([real], [real], [None])
+    assert none["face_squares"] == 0 and np.isnan(none["face_sharpness"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +40,13 @@ FIGURES = (
     Figure("pck", "PCK@0.2", 0.9, pose_target=True),
     Figure("pck_moving", "moving-joint PCK@0.2", 0.8, pose_target=True),
     Figure("detected", "person detected (share of frames)", 0.95, pose_target=True),
+    Figure("face_sharpness_ratio", "head square: sharpness ÷ real"),
+    Figure("hands_sharpness_ratio", "hand squares: sharpness ÷ real"),
 )
 REFERENCES = {"kid_x1000": (("kid_x1000_other_real", "other real footage"), ("kid_x1000_real_floor", "real-vs-real floor"))}
 DRIVING_FIGURES = ("kid_x1000", "kid_x1000_real_floor", "motion_ratio", "mask_mean", "pck", "pck_moving", "detected")
 PASSED_THROUGH = ("kid_x1000", "kid_x1000_real_floor", "kid_x1000_other_real", "motion_ratio", "psnr", "ssim",
-                  "mask_mean", "pck", "pck_moving", "detected")
+                  "mask_mean", "pck", "pck_moving", "detected", "face_ssim", "hands_ssim")
 
 
 class ProgressError(ValueError):
@@ -55,9 +58,12 @@ def figures_of(mean: dict, driving: bool = False) -> dict:
     another person's video (``driving``), only the figures that do not compare pixels with that person are kept."""
     out = {k: float(mean[k]) for k in PASSED_THROUGH if mean.get(k) is not None}
     for name, real, key in (("sharpness", "sharpness_real", "sharpness_ratio"),
-                            ("warp_error", "warp_error_real", "warp_ratio")):
+                            ("warp_error", "warp_error_real", "warp_ratio"),
+                            ("face_sharpness", "face_sharpness_real", "face_sharpness_ratio"),
+                            ("hands_sharpness", "hands_sharpness_real", "hands_sharpness_ratio")):
         if mean.get(name) is not None and mean.get(real):
             out[key] = float(mean[name]) / float(mean[real])
+    out = {k: v for k, v in out.items() if math.isfinite(v)}  # NaN: the evaluation had nothing to score there
     if driving:
         out = {k: v for k, v in out.items() if k in DRIVING_FIGURES}
     if not out:

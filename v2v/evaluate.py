@@ -10,7 +10,10 @@ at (the dataset's frames are resized to it, see :func:`evaluation_size`), and is
 * KID×1000 against the real frames of the sequence, next to the real-vs-real floor (:mod:`v2v.kid`; InceptionV3);
 * for pose models (:func:`pose_pck`, one MediaPipe pass over the generated frames): PCK of the pose found in the
   generated frames against the driving pose, the same PCK on the joints that moved (a frozen video scores ~0 there
-  while its plain PCK can stay high), and the fraction of generated frames in which a person is found.
+  while its plain PCK can stay high), and the fraction of generated frames in which a person is found;
+* for pose models, face and hands (:func:`part_scores`): sharpness and SSIM of the head and hand squares (found
+  from the driving keypoints) next to the real frames' — MediaPipe finds no face landmarks in the real 256×256
+  frames either, so a detector cannot say whether a face is readable; these say how much detail is there.
 """
 from __future__ import annotations
 
@@ -195,6 +198,45 @@ def video_scores(fakes: list[np.ndarray], reals: list[np.ndarray]) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------ pose
+
+
+def part_squares(frames: list[np.ndarray], centers: list[tuple[float, float]], side: int) -> list[np.ndarray]:
+    """The ``side``×``side`` square around each centre (x, y) of its frame, shifted inside the frame; frames whose
+    centre is NaN or outside give none."""
+    out = []
+    for frame, (cx, cy) in zip(frames, centers):
+        h, w = frame.shape[:2]
+        if not (0 <= cx < w and 0 <= cy < h) or side > min(h, w):  # NaN fails the comparisons
+            continue
+        left = min(max(int(round(cx - side / 2)), 0), w - side)
+        top = min(max(int(round(cy - side / 2)), 0), h - side)
+        out.append(frame[top:top + side, left:left + side])
+    return out
+
+
+def part_scores(fakes: list[np.ndarray], reals: list[np.ndarray], keypoints: list[dict | None],
+                side: int | None = None) -> dict:
+    """Detail where a person's identity shows: for the head ("face_") and the two hands ("hands_"), squares of
+    ``side`` px (default: an eighth of the frame's shorter side, 32 at 256×256) around the driving keypoints' head
+    and hand landmarks, in the generated and the real frame alike: "*_sharpness", "*_sharpness_real" (mean
+    Laplacian energy), "*_ssim" (generated square against the real one; self-reenactment only) and "*_squares"
+    (how many were scored). NaN where no frame shows that part."""
+    from .face_crop import HAND_POINTS, HEAD_POINTS, landmarks_center
+
+    side = side or max(8, min(fakes[0].shape[:2]) // 8)
+    nan = float("nan")
+    out = {}
+    for part, point_sets in (("face", [HEAD_POINTS]), ("hands", list(HAND_POINTS.values()))):
+        fake_sq, real_sq = [], []
+        for points in point_sets:
+            centers = [landmarks_center(k, points) for k in keypoints]
+            fake_sq += part_squares(fakes, centers, side)
+            real_sq += part_squares(reals, centers, side)
+        out[f"{part}_sharpness"] = float(np.mean([sharpness(a) for a in fake_sq])) if fake_sq else nan
+        out[f"{part}_sharpness_real"] = float(np.mean([sharpness(b) for b in real_sq])) if real_sq else nan
+        out[f"{part}_ssim"] = float(np.mean([ssim(a, b) for a, b in zip(fake_sq, real_sq)])) if fake_sq else nan
+        out[f"{part}_squares"] = len(fake_sq)
+    return out
 
 
 def _body(keypoints: dict | None) -> np.ndarray | None:

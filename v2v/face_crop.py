@@ -18,18 +18,25 @@ import torch
 from .inputs.pose import VISIBLE
 
 HEAD_POINTS = tuple(range(11))  # MediaPipe Pose: nose, eyes (inner, centre, outer), ears, mouth corners
+HAND_POINTS = {"left": (15, 17, 19, 21), "right": (16, 18, 20, 22)}  # MediaPipe Pose: wrist, pinky, index, thumb
 NO_FACE = (math.nan, math.nan)
+
+
+def landmarks_center(keypoints: dict | None, points: tuple[int, ...]) -> tuple[float, float]:
+    """(x, y) in the keypoints' pixel coordinates: the mean of the visible body landmarks ``points``; NaNs
+    without any."""
+    body = (keypoints or {}).get("body")
+    if not body:
+        return NO_FACE
+    seen = [p for i, p in enumerate(body) if i in points and len(p) >= 3 and p[2] >= VISIBLE]
+    if not seen:
+        return NO_FACE
+    return (sum(p[0] for p in seen) / len(seen), sum(p[1] for p in seen) / len(seen))
 
 
 def face_center(keypoints: dict | None) -> tuple[float, float]:
     """(x, y) in the keypoints' pixel coordinates: the mean of the visible head landmarks; NaNs without any."""
-    body = (keypoints or {}).get("body")
-    if not body:
-        return NO_FACE
-    head = [p for i, p in enumerate(body) if i in HEAD_POINTS and len(p) >= 3 and p[2] >= VISIBLE]
-    if not head:
-        return NO_FACE
-    return (sum(p[0] for p in head) / len(head), sum(p[1] for p in head) / len(head))
+    return landmarks_center(keypoints, HEAD_POINTS)
 
 
 def face_centers(keypoints: list[dict | None], x0: int = 0, y0: int = 0, size: tuple[int, int] | None = None

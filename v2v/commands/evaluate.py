@@ -50,7 +50,8 @@ def run(args) -> int:
     from ..dataset_format import open_dataset
     from ..engine import _meta_size
     from ..errors import UserError
-    from ..evaluate import evaluation_size, pose_pck, real_frames, synthesize_sequence, video_scores
+    from ..evaluate import (evaluation_size, part_scores, pose_pck, real_frames, synthesize_sequence,
+                            video_scores)
     from .scene import parse_size
 
     if args.frames is not None and args.frames < 2:
@@ -93,6 +94,7 @@ def run(args) -> int:
             scores.update(kid_scores(out["fakes"], out["reals"], other_reals=reference))
         if kinds.of_label_set(cfg.labels).keypoints and not args.no_pck:
             scores.update(pose_pck(out["fakes"], out["keypoints"]))
+            scores.update(part_scores(out["fakes"], out["reals"], out["keypoints"]))
         per_seq[name] = scores
         print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in scores.items()), flush=True)
     keys = per_seq[names[0]].keys()
