@@ -69,10 +69,12 @@ def evaluate_command(args, name: str) -> list[str]:
 
 
 def steps_and_speed(run_dir: Path) -> tuple[int, float]:
-    """(last step, mean s/step over the logged steps) from a run's log.jsonl."""
-    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines() if line.strip()]
+    """(steps trained, from the export; mean s/step over the logged steps of the run's log.jsonl, NaN when the
+    budget ended before the first log line)."""
+    steps = int(json.loads((run_dir / "export" / "config.json").read_text())["meta"].get("step", 0))
+    log = run_dir / "log.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
     timed = [r["s_per_step"] for r in records if "s_per_step" in r]
-    steps = max((r.get("step", 0) for r in records), default=0)
     return steps, (sum(timed) / len(timed) if timed else float("nan"))
 
 

@@ -46,7 +46,7 @@ def test_two_arms_train_evaluate_and_tabulate(tmp_path):
     ds = make_street_dataset(tmp_path / "ds", frames=6, size=(64, 32))
     out = tmp_path / "cmp"
     rc = main(["--config", str(ROOT / "train" / "configs" / "tiny_test.yaml"), "--budget", "4s", "--out", str(out),
-               "--set", f"data.root={ds}", "save_every=1000", "sample_every=0", "--parallel", "2",
+               "--set", f"data.root={ds}", "save_every=1000", "sample_every=0", "log_every=1", "--parallel", "2",
                "--arm", "base", "--arm", "l1", "loss.image_l1=1", "--evaluate", f"--dataset {ds} --frames 4 --no-kid"])
     assert rc == 0
     summary = json.loads((out / "compare.json").read_text())
@@ -54,3 +54,16 @@ def test_two_arms_train_evaluate_and_tabulate(tmp_path):
     for arm in summary["arms"]:
         assert arm["steps"] >= 1 and arm["s_per_step"] > 0 and 0 < arm["sharpness_real"]
     assert (out / "l1" / "config.yaml").read_text().count("image_l1: 1") == 1
+
+
+def test_an_arm_that_never_logged_still_reports_its_steps(tmp_path):
+    import math
+
+    from train.compare import steps_and_speed
+
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "config.json").write_text(json.dumps({"meta": {"step": 3}}))
+    steps, s_step = steps_and_speed(tmp_path)  # the budget ended before the first log line: no log.jsonl
+    assert steps == 3 and math.isnan(s_step)
+    (tmp_path / "log.jsonl").write_text(json.dumps({"step": 2, "s_per_step": 0.5}) + "\n")
+    assert steps_and_speed(tmp_path) == (3, 0.5)
