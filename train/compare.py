@@ -57,10 +57,19 @@ def parse_arms(items: list[list[str]]) -> list[tuple[str, list[str]]]:
 
 
 def train_command(args, name: str, overrides: list[str]) -> list[str]:
+    """The arm's ``python -m train`` command; an override ``config=PATH`` trains that arm from another config
+    (e.g. the old recipe, train/configs/street_256_old_recipe.yaml, against today's)."""
+    config = args.config
+    rest = []
+    for o in overrides:
+        if o.startswith("config="):
+            config = o.split("=", 1)[1]
+        else:
+            rest.append(o)
     init = ["--init-from", args.init_from] if args.init_from else []
-    return [sys.executable, "-m", "train", "--config", args.config, *init, "--time-budget", args.budget,
+    return [sys.executable, "-m", "train", "--config", config, *init, "--time-budget", args.budget,
             f"out_dir={Path(args.out) / name}", f"threads={args.threads}", f"seed={args.seed}",
-            *args.set, *overrides]
+            *args.set, *rest]
 
 
 def evaluate_command(args, name: str) -> list[str]:
@@ -113,7 +122,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="the training config every arm starts from")
     p.add_argument("--arm", nargs="+", action="append", required=True, metavar="NAME [key=value ...]",
-                   help="one arm: a name, then its config overrides (none: the config as it is)")
+                   help="one arm: a name, then its config overrides (none: the config as it is; config=PATH: "
+                        "another config for this arm)")
     p.add_argument("--budget", default="30m", help="wall time per arm (python -m train --time-budget), e.g. 30m")
     p.add_argument("--evaluate", required=True, help="arguments of `python -m v2v evaluate` besides --checkpoint")
     p.add_argument("--out", required=True, help="folder of the arms' runs, logs and compare.json")

@@ -31,6 +31,9 @@ def test_train_command_keeps_each_flag_beside_its_value():
     cmd = train_command(args, "base", ["b=2"])
     assert cmd[cmd.index("--config") + 1] == "c.yaml" and cmd[cmd.index("--init-from") + 1] == "m"
     assert cmd[cmd.index("--time-budget") + 1] == "30m" and cmd[-2:] == ["a=1", "b=2"]
+    cmd = train_command(args, "old", ["config=old.yaml", "b=3"])  # an arm trained from another config
+    assert cmd[cmd.index("--config") + 1] == "old.yaml" and cmd[-2:] == ["a=1", "b=3"]
+    assert not any(c.startswith("config=") for c in cmd)
 
 
 def test_table_keeps_the_columns_every_arm_has():
