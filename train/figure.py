@@ -63,7 +63,8 @@ def make_figure(dataset: str | Path, sequence: str, frames: list[int], models: l
     known = [s.name for s in index.sequences]
     if sequence not in known:
         raise UserError(f"sequence {sequence!r} is not in {dataset} (has: {', '.join(known)})")
-    n = index.sequence(sequence).num_frames
+    seq = index.sequence(sequence)
+    n = seq.num_frames
     if max(frames) >= n:
         raise UserError(f"sequence {sequence} has {n} frames (0-{n - 1}); --frames asks for {max(frames)}")
     columns: list[tuple[str, list[np.ndarray]]] = []
@@ -83,7 +84,7 @@ def make_figure(dataset: str | Path, sequence: str, frames: list[int], models: l
         columns.append((name, [out["fakes"][f] for f in frames]))
     rows = []
     for k, f in enumerate(frames):
-        frame = resize_frame(index.load_frame(index.sequence(sequence), f, parts={"labels", "image"}), size,
+        frame = resize_frame(index.load_frame(seq, f, parts={"labels", "image"}), size,
                              label_set.encoding == "onehot")
         row = [caption(input_picture(frame, label_set), f"input, frame {f}")]
         if show_real:

@@ -99,6 +99,7 @@ def read_record(path: Path) -> list[dict]:
             if key not in row:
                 raise ProgressError(f"{path} line {n} has no {key!r}; every line needs steps, cpu_hours, split, "
                                     f"figures")
+        row.setdefault("branch", "main")
         rows.append(row)
     return rows
 
@@ -154,13 +155,13 @@ def plot(record: Path, out: Path, title: str | None = None) -> Path:
         for i, split in enumerate(splits):
             c = colors[i % len(colors)]
             of_split = [r for r in rows if r["split"] == split and figure.key in r["figures"]]
-            for branch in dict.fromkeys(r.get("branch", "main") for r in of_split):
+            for branch in dict.fromkeys(r["branch"] for r in of_split):
                 pts = sorted((r["cpu_hours"], r["figures"][figure.key], r["shipped"]) for r in of_split
-                             if r.get("branch", "main") == branch)
+                             if r["branch"] == branch)
                 main_line = branch == "main"
                 if not main_line:
                     before = [(r["cpu_hours"], r["figures"][figure.key], r["shipped"]) for r in of_split
-                              if r.get("branch", "main") == "main" and r["cpu_hours"] < pts[0][0]]
+                              if r["branch"] == "main" and r["cpu_hours"] < pts[0][0]]
                     pts = sorted(before)[-1:] + pts
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "-" if main_line else "--", color=c,
                         alpha=0.6 if main_line else 0.35, label=split if main_line else None)

@@ -203,13 +203,14 @@ def video_scores(fakes: list[np.ndarray], reals: list[np.ndarray]) -> dict:
 def part_squares(frames: list[np.ndarray], centers: list[tuple[float, float]], side: int) -> list[np.ndarray]:
     """The ``side``×``side`` square around each centre (x, y) of its frame, shifted inside the frame; frames whose
     centre is NaN or outside give none."""
+    from .face_crop import square_origin
+
     out = []
     for frame, (cx, cy) in zip(frames, centers):
         h, w = frame.shape[:2]
         if not (0 <= cx < w and 0 <= cy < h) or side > min(h, w):  # NaN fails the comparisons
             continue
-        left = min(max(int(round(cx - side / 2)), 0), w - side)
-        top = min(max(int(round(cy - side / 2)), 0), h - side)
+        left, top = square_origin(cx, cy, side, w, h)
         out.append(frame[top:top + side, left:left + side])
     return out
 

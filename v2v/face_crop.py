@@ -52,6 +52,12 @@ def face_centers(keypoints: list[dict | None], x0: int = 0, y0: int = 0, size: t
     return out
 
 
+def square_origin(cx: float, cy: float, side: int, width: int, height: int) -> tuple[int, int]:
+    """(left, top) of the ``side``×``side`` square centred on (cx, cy), shifted to lie inside a width×height frame."""
+    return (min(max(int(round(cx - side / 2)), 0), width - side),
+            min(max(int(round(cy - side / 2)), 0), height - side))
+
+
 def crop_squares(x: torch.Tensor, centers: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Cut a ``side``×``side`` square around each centre out of ``x`` (N, C, H, W); centres (N, 2) as (x, y), NaN
     for none. A square that would reach over the border is shifted inside. -> (crops (M, C, side, side), the
@@ -64,9 +70,7 @@ def crop_squares(x: torch.Tensor, centers: torch.Tensor, side: int) -> tuple[tor
     keep = (~torch.isnan(centers).any(1)).nonzero().squeeze(1)
     crops = []
     for i in keep.tolist():
-        cx, cy = float(centers[i, 0]), float(centers[i, 1])
-        left = min(max(int(round(cx - side / 2)), 0), w - side)
-        top = min(max(int(round(cy - side / 2)), 0), h - side)
+        left, top = square_origin(float(centers[i, 0]), float(centers[i, 1]), side, w, h)
         crops.append(x[i, :, top:top + side, left:left + side])
     if not crops:
         return x.new_zeros(0, c, side, side), keep
