@@ -232,3 +232,73 @@ def test_recolor_only_for_training_street_runs(coded, tmp_path):
     assert not torch.equal(item["images"], ref["images"]) and torch.equal(item["labels"], ref["labels"])
     with pytest.raises(UserError, match="probability"):
         VideoDataset(coded, 3, recolor=1.5)
+
+
+def test_zoom_resizes_a_larger_box_into_the_crop(coded):
+    """z = 0.5: a 32x16 box of the 64x32 frames becomes the 16x8 crop; ids by nearest neighbour, the flow averaged
+    and its pixels halved with the map."""
+    ds = VideoDataset(coded, num_frames=3, crop_size=(16, 8), flip=False, sequences=["long"], zoom=(0.5, 0.5))
+    torch.manual_seed(3)
+    for _ in range(4):
+        item = ds[0]
+        assert item["labels"].shape == (3, 8, 16) and item["labels"].dtype == torch.int64
+        assert item["images"].shape == (3, 3, 8, 16) and item["flow"].shape == (3, 2, 8, 16)
+        inst = item["instances"][0].numpy()
+        corner = int(inst[0, 0]) - 1  # nearest-exact at scale 2 reads source pixel 2i+1
+        x0, y0 = corner % W - 1, corner // W - 1
+        assert 0 <= x0 <= W - 32 and 0 <= y0 <= H - 16
+        assert np.array_equal(inst, CODE[y0 + 1:y0 + 16:2, x0 + 1:x0 + 32:2])
+        classes = (XX * 35 // W)[y0 + 1:y0 + 16:2, x0 + 1:x0 + 32:2]
+        assert torch.equal(item["labels"][0], torch.from_numpy(classes).long())
+        for k in range(1, 3):
+            src_x = x0 + 2 * np.arange(16) + 0.5  # centre of the two source columns each output column averages
+            expect = 0.5 * (src_x / 10.0 + item["start"] + k)
+            assert np.allclose(item["flow"][k, 0, 3, 1:-1].numpy(), expect[1:-1], atol=0.02)
+            assert torch.allclose(item["flow"][k, 1], torch.full((8, 16), 0.25), atol=0.01)
+            assert set(item["flow_conf"][k].unique().tolist()) <= {0.0, 1.0}
+        red = ((item["images"][:, 0, 0, 0] + 1) * 127.5).round().numpy()
+        assert np.allclose(red, [20 * (item["start"] + k) for k in range(3)], atol=2)
+
+
+def test_zoom_draws_a_scale_per_run_and_validation_takes_the_middle(coded):
+    ds = VideoDataset(coded, num_frames=2, crop_size=(16, 16), flip=False, sequences=["long"], zoom=(0.5, 1.0))
+    torch.manual_seed(4)
+    steps = set()
+    for _ in range(12):
+        inst = ds[0]["instances"][0].numpy()
+        step = float(np.diff(inst[0]).mean())  # source columns per crop column: 1 / z
+        assert 1.0 - 1e-6 <= step <= 2.0 + 0.1
+        steps.add(round(step, 2))
+    assert len(steps) > 3
+    val = VideoDataset(coded, num_frames=2, crop_size=(16, 16), random=False, zoom=(0.5, 1.0))
+    a, b = val[0], val[0]
+    assert torch.equal(a["instances"], b["instances"])
+    assert float(np.diff(a["instances"][0, 0].numpy()).mean()) == pytest.approx(2 ** 0.5, abs=0.1)
+
+
+def test_zoom_moves_head_centres_with_the_box():
+    from v2v.dataset import _resized
+
+    images = torch.full((1, 3, 16, 32), -1.0)
+    images[0, :, 6:8, 10:12] = 1.0  # a 2x2 bright block around (10.5, 6.5)
+    ids = torch.zeros(1, 16, 32, dtype=torch.int64)
+    item = {"labels": ids, "instances": ids, "images": images, "masks": torch.zeros(1, 1, 16, 32),
+            "flow": torch.zeros(1, 2, 16, 32), "flow_conf": torch.zeros(1, 1, 16, 32),
+            "face_center": torch.tensor([[10.5, 6.5]])}
+    out = _resized(item, (16, 8), class_ids=True)
+    cx, cy = out["face_center"][0].tolist()
+    assert (cx, cy) == pytest.approx((5.0, 3.0))
+    red = out["images"][0, 0]
+    assert divmod(int(red.argmax()), 16) == (3, 5)  # the block, blurred by the antialiasing, is brightest there
+    assert float(red[3, 5]) > float(red[3, 4]) + 0.1 and float(red[3, 5]) > float(red[2, 5]) + 0.1
+
+
+def test_zoom_errors_name_the_problem(coded):
+    with pytest.raises(UserError, match="zoom needs a crop size"):
+        VideoDataset(coded, 2, zoom=(0.5, 1.0))
+    with pytest.raises(UserError, match="cannot fill a 32x16 crop.*at least 0.5"):
+        VideoDataset(coded, 2, crop_size=(32, 16), zoom=(0.3, 0.4))
+    with pytest.raises(UserError, match="0 < min <= max"):
+        VideoDataset(coded, 2, crop_size=(16, 16), zoom=(1.0, 0.5))
+    with pytest.raises(UserError, match="0 < min <= max"):
+        VideoDataset(coded, 2, crop_size=(16, 16), zoom=(1.0,))

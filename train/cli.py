@@ -100,7 +100,7 @@ class Run:
         self.dataset = VideoDataset(index, schedule.num_frames(cfg.schedule, 0), crop_size=tuple(cfg.data.crop) or None,
                                     flip=cfg.data.flip and kinds.get(index.kind).flips, sequences=train,
                                     recolor=cfg.data.recolor, face_centers=cfg.face_crop > 0,
-                                    samples_per_epoch=cfg.data.samples_per_epoch or None)
+                                    zoom=cfg.data.zoom or None, samples_per_epoch=cfg.data.samples_per_epoch or None)
         self.sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
                                           shuffle=True, seed=cfg.seed)
         self.epoch = 0

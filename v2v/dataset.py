@@ -13,8 +13,8 @@ An item of :class:`VideoDataset` is a dict of tensors for T consecutive frames o
 * ``sequence`` (str), ``start`` (int, first frame index), ``num_frames`` (int T, smaller than asked when the
   sequence is shorter than that), ``has_images`` (bool)
 
-Random choices (start frame, crop box, flip) come from torch's global RNG, so DataLoader worker seeding and
-``torch.manual_seed`` make them reproducible. One crop box and one flip decision hold for the whole run of frames.
+Random choices (start frame, crop box, zoom, flip) come from torch's global RNG, so DataLoader worker seeding and
+``torch.manual_seed`` make them reproducible. One crop box, zoom and flip decision hold for the whole run of frames.
 A horizontal flip mirrors every map and negates the x component of the flow; it is used for street scenes only
 (pose and face maps have a handedness that a mirror would swap).
 
@@ -23,14 +23,22 @@ random colour — its pixels shifted by (random target − the class's mean colo
 every frame, so texture and motion stay. It teaches a model with style features to draw whatever colour its
 features ask for (the few real sequences alone show nearly one colour per class, and a generator trained on them
 ignores requests outside it).
+
+Zoom (``zoom=(min, max)``, with a crop): the run is a random box of crop / z source pixels, z log-uniform in
+[min, max], resized to the crop: class ids, instance ids, masks and flow confidence by nearest neighbour, frames,
+pose/face maps and flow bilinearly with antialiasing (the flow's pixels scaled by the resize), head centres moved
+with the box. With a prepared dataset at twice the model's size and z around 0.5 the scale varies without the blur
+of upsampling, so a tiny dataset shows its objects at more sizes (four street sequences: 120 frames).
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from . import kinds
@@ -50,13 +58,33 @@ def _crop_size(crop_size, size: tuple[int, int]) -> tuple[int, int] | None:
     return cw, ch
 
 
+def _zoom_range(zoom, crop: tuple[int, int] | None, size: tuple[int, int]) -> tuple[float, float] | None:
+    """(lowest, highest) zoom that keeps the source box of a crop inside frames of ``size``; None without zoom."""
+    if not zoom:
+        return None
+    lo, hi = (float(v) for v in zoom) if len(zoom) == 2 else (0.0, 0.0)
+    if not 0 < lo <= hi:
+        raise UserError(f"zoom is (min, max) with 0 < min <= max, got {list(zoom)}")
+    if crop is None:
+        raise UserError("zoom needs a crop size: the size (W, H) that each zoomed box is resized to")
+    (cw, ch), (w, h) = crop, size
+    need = max(cw / w, ch / h)
+    if hi < need:
+        raise UserError(f"zoom up to {hi:g} cannot fill a {cw}x{ch} crop from frames of {w}x{h} (the box would be "
+                        f"larger than the frame): raise the zoom to at least {need:.3g}, or prepare the dataset at "
+                        "a larger size")
+    return max(lo, need), hi
+
+
 class VideoDataset(Dataset):
     """Runs of ``num_frames`` consecutive frames from the dataset at ``root`` (a folder or a :class:`DatasetIndex`).
 
-    ``crop_size``: (W, H) or an int for a square crop; None keeps whole frames. ``flip``: None means "on for
+    ``crop_size``: (W, H) or an int for a square crop; None keeps whole frames. ``zoom``: (min, max) scale of the
+    source frames in the crop (module docstring; needs ``crop_size``). ``flip``: None means "on for
     street scenes when ``random``". ``samples_per_epoch``: the length of an epoch (at least one item per sequence);
     item ``i`` comes from sequence ``i % num_sequences``. ``random=False`` (validation) starts every run at frame 0,
-    centre-crops and never flips. ``sequences`` restricts the dataset to these sequence names.
+    centre-crops at the geometric middle of the zoom range and never flips. ``sequences`` restricts the dataset
+    to these sequence names.
     Flow is read from the dataset when it has it; otherwise it is computed with DIS from the real frames and the
     last ``flow_cache_size`` results are kept in memory.
     """
@@ -64,7 +92,7 @@ class VideoDataset(Dataset):
     def __init__(self, root: str | Path | DatasetIndex, num_frames: int, crop_size=None, flip: bool | None = None,
                  samples_per_epoch: int | None = None, random: bool = True, sequences: list[str] | None = None,
                  flow_cache_size: int = 64, flow_preset: str = "medium", recolor: float = 0.0,
-                 face_centers: bool = False):
+                 face_centers: bool = False, zoom=None):
         self.index = root if isinstance(root, DatasetIndex) else open_dataset(root)
         self.kind = self.index.kind
         kind = kinds.get(self.kind)
@@ -75,6 +103,7 @@ class VideoDataset(Dataset):
         else:
             self.sequences = list(self.index.sequences)
         self.crop = _crop_size(crop_size, self.index.size)
+        self.zoom = _zoom_range(zoom, self.crop, self.index.size)
         if flip and not kind.flips:
             raise UserError(f"a {self.kind} dataset cannot be flipped: horizontal flips are only for street scenes "
                             "(a mirror swaps the left and right of pose and face maps); set flip off")
@@ -110,6 +139,16 @@ class VideoDataset(Dataset):
         """Uniform integer in [0, high) from torch's RNG."""
         return int(torch.randint(high, (1,)).item()) if high > 1 else 0
 
+    def _source_size(self, cw: int, ch: int) -> tuple[int, int]:
+        """(W, H) of the source box that becomes a cw x ch crop: the crop itself, or crop / z with zoom."""
+        if self.zoom is None:
+            return cw, ch
+        lo, hi = self.zoom
+        u = float(torch.rand(())) if self.random else 0.5
+        z = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+        w, h = self.index.size
+        return min(w, max(1, round(cw / z))), min(h, max(1, round(ch / z)))
+
     def __getitem__(self, idx: int) -> dict:
         if not 0 <= idx < len(self):
             raise IndexError(idx)
@@ -117,13 +156,14 @@ class VideoDataset(Dataset):
         t = min(self.num_frames, seq.num_frames)
         w, h = self.index.size
         cw, ch = self.crop or (w, h)
+        sw, sh = self._source_size(cw, ch)
         if self.random:
             start = self._randint(seq.num_frames - t + 1)
-            x0, y0 = self._randint(w - cw + 1), self._randint(h - ch + 1)
+            x0, y0 = self._randint(w - sw + 1), self._randint(h - sh + 1)
             flip = self.flip and bool(torch.rand(()) < 0.5)
         else:
-            start, x0, y0, flip = 0, (w - cw) // 2, (h - ch) // 2, False
-        box = (slice(y0, y0 + ch), slice(x0, x0 + cw))
+            start, x0, y0, flip = 0, (w - sw) // 2, (h - sh) // 2, False
+        box = (slice(y0, y0 + sh), slice(x0, x0 + sw))
         # the run's first frame has no flow inside the run; keypoints only for the face crops
         parts = {"labels", "instances", "image", "mask"} | ({"keypoints"} if self.face_centers else set())
         frames = [self.index.load_frame(seq, i, parts if i == start else parts | {"flow"})
@@ -131,7 +171,9 @@ class VideoDataset(Dataset):
         item = self._stack(frames, box)
         item.update(self._flows(seq, start, t, frames, box))
         if self.face_centers:
-            item["face_center"] = face_centers([f.get("keypoints") for f in frames], x0, y0, (cw, ch))
+            item["face_center"] = face_centers([f.get("keypoints") for f in frames], x0, y0, (sw, sh))
+        if (sw, sh) != (cw, ch):
+            item = _resized(item, (cw, ch), kinds.get(self.kind).label_ids)
         if flip:
             item = _hflip(item)
         if self.recolor and seq.images is not None:
@@ -193,6 +235,32 @@ class VideoDataset(Dataset):
             while len(self._flow_cache) > self.flow_cache_size:
                 self._flow_cache.popitem(last=False)
         return result
+
+
+def _resized(item: dict, size: tuple[int, int], class_ids: bool) -> dict:
+    """``item``'s maps resized to ``size`` (W, H): ids, masks and flow confidence by nearest neighbour, frames,
+    conditioning images and flow bilinearly with antialiasing, flow vectors and head centres scaled with the map."""
+    w, h = size
+    sh, sw = item["images"].shape[-2:]
+    sx, sy = w / sw, h / sh
+
+    def nearest(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x.float(), size=(h, w), mode="nearest-exact").to(x.dtype)
+
+    def smooth(x: torch.Tensor) -> torch.Tensor:
+        y = F.interpolate(x.float(), size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+        return y.round().clamp(0, 255).to(x.dtype) if x.dtype == torch.uint8 else y
+
+    out = dict(item)
+    out["labels"] = nearest(item["labels"][:, None])[:, 0] if class_ids else smooth(item["labels"])
+    out["instances"] = nearest(item["instances"][:, None])[:, 0]
+    out["images"] = smooth(item["images"]).clamp(-1, 1)
+    out["masks"] = nearest(item["masks"])
+    out["flow_conf"] = nearest(item["flow_conf"])
+    out["flow"] = smooth(item["flow"]) * torch.tensor([sx, sy]).view(1, 2, 1, 1)
+    if "face_center" in item:
+        out["face_center"] = (item["face_center"] + 0.5) * torch.tensor([sx, sy]) - 0.5
+    return out
 
 
 def _hflip(item: dict) -> dict:

@@ -56,3 +56,13 @@ def test_base_configs_merge_and_report_missing_or_cyclic_bases(tmp_path):
     (tmp_path / "f.yaml").write_text("base: [a.yaml]\n")
     with pytest.raises(ConfigError, match="base must be the path"):
         load_config(tmp_path / "f.yaml")
+
+
+def test_zoom_is_a_range_and_needs_a_crop():
+    tiny = CONFIGS[0].parent / "tiny_test.yaml"
+    cfg = load_config(tiny, ["data.root=somewhere", "data.crop=[64,32]", "data.zoom=[0.4,0.6]"])
+    assert cfg.data.zoom == (0.4, 0.6)
+    with pytest.raises(ConfigError, match="data.zoom needs data.crop"):
+        load_config(tiny, ["data.root=somewhere", "data.zoom=[0.4,0.6]"])
+    with pytest.raises(ConfigError, match="0 < min <= max"):
+        load_config(tiny, ["data.root=somewhere", "data.crop=[64,32]", "data.zoom=[0.6,0.4]"])
