@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import signal
 import sys
@@ -168,8 +169,12 @@ class Run:
     def export_meta(self) -> dict:
         """What inference needs to know about the training data: its frame size, and for pose models the target
         person's pose statistics (to normalise driving poses to this person)."""
+        size = list(self.index.size)
+        if self.dataset.zoom:  # the model draws at the dataset's size times the middle of the zoom range
+            z, m = math.sqrt(self.dataset.zoom[0] * self.dataset.zoom[1]), self.trainer.mcfg.size_multiple
+            size = [max(m, round(v * z / m) * m) for v in size]
         meta = {"step": self.trainer.step, "preset": self.cfg.preset, "dataset": self.cfg.data.root,
-                "size": list(self.index.size), "fps": self.index.fps, "kind": self.index.kind,
+                "size": size, "fps": self.index.fps, "kind": self.index.kind,
                 "training": self.history()}
         if self.trainer.mcfg.encoder.enabled and self.cfg.loss.style_color:
             meta["style_features"] = "rgb"  # the first three feature channels are region colours (StyleRequest.colors)

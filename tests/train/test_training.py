@@ -275,3 +275,13 @@ def test_every_logged_generator_term_is_declared_with_its_weight(dataset, tmp_pa
     for name in terms:
         assert re.sub(r"^T\d+_", "T_", name) in weights or name in ("E_color", "G_style"), name
     assert weights["G_L1"] == 3 and weights["G_FG_L1"] == 2 and abs(sum(logs[k] for k in terms) - logs["G_total"]) < 1e-4 * abs(logs["G_total"])
+
+
+def test_zoomed_training_exports_the_size_the_model_draws_at(dataset, tmp_path):
+    """Crops of 32x16 at zoom 0.5 from the 64x32 frames: the model learns the half-size scale, and the export says
+    so, so that evaluate and the app draw at 32x16 rather than at the dataset's 64x32."""
+    out = tmp_path / "zoom"
+    r = run_train([f"data.root={dataset}", f"out_dir={out}", "max_steps=1", "save_every=1", "sample_every=1",
+                   "data.crop=[32,16]", "data.zoom=[0.5,0.5]"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((out / "export" / "config.json").read_text())["meta"]["size"] == [32, 16]
