@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import signal
 import sys
@@ -171,7 +170,7 @@ class Run:
         person's pose statistics (to normalise driving poses to this person)."""
         size = list(self.index.size)
         if self.dataset.zoom:  # the model draws at the dataset's size times the middle of the zoom range
-            z, m = math.sqrt(self.dataset.zoom[0] * self.dataset.zoom[1]), self.trainer.mcfg.size_multiple
+            z, m = self.dataset.middle_zoom(), self.trainer.mcfg.size_multiple
             size = [max(m, round(v * z / m) * m) for v in size]
         meta = {"step": self.trainer.step, "preset": self.cfg.preset, "dataset": self.cfg.data.root,
                 "size": size, "fps": self.index.fps, "kind": self.index.kind,

@@ -31,7 +31,7 @@ class DataConfig:
     crop: tuple[int, ...] = ()  # (W, H) random crop; empty: full frames
     # (min, max) scale of the dataset's frames in the training crops (needs crop): each run is a random box of
     # crop / z source pixels resized to the crop, z drawn log-uniformly (v2v.dataset). Below 1 it samples a
-    # larger prepared dataset down without blur (data/cityscapes_512 at 0.4-0.6 is 256x128 scale +-20 %).
+    # larger prepared dataset down without blur (data/cityscapes_512 at 0.4-0.64 is the 256x128 scale x0.8-1.26).
     zoom: tuple[float, ...] = ()
     flip: bool = True
     recolor: float = 0.0  # street: chance per class per training run of a random colour (v2v.dataset.recolor_regions)

@@ -139,13 +139,17 @@ class VideoDataset(Dataset):
         """Uniform integer in [0, high) from torch's RNG."""
         return int(torch.randint(high, (1,)).item()) if high > 1 else 0
 
+    def middle_zoom(self) -> float:
+        """The geometric middle of the zoom range (1 without zoom): the validation items' zoom, and the scale of the
+        dataset's frames that a model trained on this dataset draws at."""
+        return math.sqrt(self.zoom[0] * self.zoom[1]) if self.zoom else 1.0
+
     def _source_size(self, cw: int, ch: int) -> tuple[int, int]:
         """(W, H) of the source box that becomes a cw x ch crop: the crop itself, or crop / z with zoom."""
         if self.zoom is None:
             return cw, ch
         lo, hi = self.zoom
-        u = float(torch.rand(())) if self.random else 0.5
-        z = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+        z = math.exp(math.log(lo) + float(torch.rand(())) * math.log(hi / lo)) if self.random else self.middle_zoom()
         w, h = self.index.size
         return min(w, max(1, round(cw / z))), min(h, max(1, round(ch / z)))
 
