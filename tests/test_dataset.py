@@ -302,3 +302,64 @@ def test_zoom_errors_name_the_problem(coded):
         VideoDataset(coded, 2, crop_size=(16, 16), zoom=(1.0, 0.5))
     with pytest.raises(UserError, match="0 < min <= max"):
         VideoDataset(coded, 2, crop_size=(16, 16), zoom=(1.0,))
+
+
+def write_two_streets(root, shift_a=3.0, shift_b=-3.0):
+    """Street sequences "a" (class 7, red 10, x flow +shift_a) and "b" (class 26, red 200, x flow shift_b), 4
+    frames each, every pixel instance 1."""
+    with DatasetWriter(root, "street", None, (W, H), 17) as w:
+        for name, cls, red, shift in (("a", 7, 10, shift_a), ("b", 26, 200, shift_b)):
+            s = w.sequence(name)
+            for i in range(4):
+                image = np.zeros((H, W, 3), np.uint8)
+                image[..., 0] = red
+                s.add(i, labels=np.full((H, W), cls, np.uint8), instances=np.ones((H, W), np.int32), image=image)
+                if i:
+                    flow = np.dstack([np.full((H, W), shift), np.zeros((H, W))]).astype(np.float32)
+                    s.add_flow(i, flow, np.ones((H, W), np.uint8))
+    return root
+
+
+def test_layout_mix_joins_two_sequences_at_one_column(tmp_path):
+    ds = VideoDataset(write_two_streets(tmp_path / "DS"), 3, flip=False, layout_mix=1.0)
+    torch.manual_seed(0)
+    cuts = set()
+    for idx in (0, 1, 0, 1, 0, 1):
+        item = ds[idx]
+        first, second = (7, 26) if item["sequence"] == "a" else (26, 7)
+        row = item["labels"][0, 0]
+        cut = int((row == second).nonzero()[0])
+        cuts.add(cut)
+        assert W // 4 <= cut <= 3 * W // 4
+        assert (item["labels"][..., :cut] == first).all() and (item["labels"][..., cut:] == second).all()
+        red = ((item["images"][:, 0] + 1) * 127.5).round()
+        assert set(red[..., :cut].unique().tolist()) == ({10.0} if first == 7 else {200.0})
+        assert (item["instances"][..., :cut] == 1).all() and (item["instances"][..., cut:] == 2).all()
+        shift = item["flow"][1:, 0, 0]  # (T-1, W): +3 on a's side, -3 on b's
+        x = torch.arange(W, dtype=torch.float32)
+        expect = torch.where(x < cut, (x + shift) <= cut - 1, (x + shift) >= cut).float()
+        assert torch.equal(item["flow_conf"][1:, 0, 0], expect)
+        lost = int((item["flow_conf"][1:] == 0).sum())  # flows towards the seam: 3 columns each side
+        assert lost == (2 * 6 * H if first == 7 else 0)
+        assert item["flow_conf"][0].abs().sum() == 0
+    assert len(cuts) > 2
+
+
+def test_layout_mix_only_in_training_and_for_class_labels(tmp_path):
+    root = write_two_streets(tmp_path / "DS")
+    val = VideoDataset(root, 3, random=False, layout_mix=1.0)[0]
+    assert (val["labels"] == 7).all()
+    torch.manual_seed(5)
+    plain = VideoDataset(root, 3)[1]
+    torch.manual_seed(5)
+    off = VideoDataset(root, 3, layout_mix=0.0)[1]
+    assert all(torch.equal(plain[k], off[k]) for k in ("labels", "images", "flow"))  # 0: the same random draws
+    with pytest.raises(UserError, match="layout_mix is a probability"):
+        VideoDataset(root, 3, layout_mix=-0.1)
+    with pytest.raises(UserError, match="two different sequences"):
+        VideoDataset(root, 3, sequences=["a"], layout_mix=0.5)
+    with DatasetWriter(tmp_path / "pose", "pose", None, (W, H), 25) as w:
+        for name in ("p", "q"):
+            w.sequence(name).add(0, labels=np.zeros((H, W, 3), np.uint8), image=np.zeros((H, W, 3), np.uint8))
+    with pytest.raises(UserError, match="class-label maps"):
+        VideoDataset(tmp_path / "pose", 1, layout_mix=0.5)

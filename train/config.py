@@ -35,10 +35,15 @@ class DataConfig:
     zoom: tuple[float, ...] = ()
     flip: bool = True
     recolor: float = 0.0  # street: chance per class per training run of a random colour (v2v.dataset.recolor_regions)
+    # street: chance per training run that its right part (from a random column in the middle half) comes from a
+    # run of another sequence: layouts no single sequence has (v2v.dataset.mix_layouts)
+    layout_mix: float = 0.0
     num_workers: int = 0
     samples_per_epoch: int = 0
 
     def validate(self):
+        if not 0.0 <= self.layout_mix <= 1.0:
+            raise ConfigError(f"data.layout_mix is a probability in [0, 1], got {self.layout_mix}")
         if self.zoom:
             if len(self.zoom) != 2 or not 0 < self.zoom[0] <= self.zoom[1]:
                 raise ConfigError(f"data.zoom is (min, max) with 0 < min <= max, got {list(self.zoom)}")

@@ -29,6 +29,13 @@ Zoom (``zoom=(min, max)``, with a crop): the run is a random box of crop / z sou
 pose/face maps and flow bilinearly with antialiasing (the flow's pixels scaled by the resize), head centres moved
 with the box. With a prepared dataset at twice the model's size and z around 0.5 the scale varies without the blur
 of upsampling, so a tiny dataset shows its objects at more sizes (four street sequences: 120 frames).
+
+Layout mixing (``layout_mix``, street scenes): with this chance a run is cut at a random column in the middle half
+of the frame and its right part replaced by the same columns of a run from another sequence (same length, its own
+start, crop and flip), every map and every frame cut at that one column, so the pair is a street layout no single
+sequence has (four sequences give twelve ordered pairs at every cut). The other run's instance ids move above the
+first run's so that no two objects share one; the flow is kept on each side, its confidence set to 0 where it
+points across the cut (the previous frame there belongs to the other sequence).
 """
 from __future__ import annotations
 
@@ -92,7 +99,7 @@ class VideoDataset(Dataset):
     def __init__(self, root: str | Path | DatasetIndex, num_frames: int, crop_size=None, flip: bool | None = None,
                  samples_per_epoch: int | None = None, random: bool = True, sequences: list[str] | None = None,
                  flow_cache_size: int = 64, flow_preset: str = "medium", recolor: float = 0.0,
-                 face_centers: bool = False, zoom=None):
+                 face_centers: bool = False, zoom=None, layout_mix: float = 0.0):
         self.index = root if isinstance(root, DatasetIndex) else open_dataset(root)
         self.kind = self.index.kind
         kind = kinds.get(self.kind)
@@ -113,6 +120,15 @@ class VideoDataset(Dataset):
         if recolor and not kind.label_ids:
             raise UserError(f"region recolouring needs class labels; a {self.kind} dataset has none")
         self.recolor = float(recolor) if random else 0.0
+        if not 0.0 <= layout_mix <= 1.0:
+            raise UserError(f"layout_mix is a probability, got {layout_mix}")
+        if layout_mix and not kind.label_ids:
+            raise UserError(f"layout mixing cuts class-label maps; a {self.kind} dataset has none (a pose or face map "
+                            "cut in two is not one person): set layout_mix to 0")
+        if layout_mix and len(self.sequences) < 2:
+            raise UserError("layout mixing joins runs of two different sequences, and this dataset has "
+                            f"{len(self.sequences)}: use more sequences or set layout_mix to 0")
+        self.layout_mix = float(layout_mix) if random else 0.0
         missing = [s.name for s in self.sequences if s.keypoints is None]
         if face_centers and missing:
             raise UserError(f"face crops need the dataset's keypoints, and sequence {missing[0]!r} has none: prepare "
@@ -157,7 +173,23 @@ class VideoDataset(Dataset):
         if not 0 <= idx < len(self):
             raise IndexError(idx)
         seq = self.sequences[idx % len(self.sequences)]
-        t = min(self.num_frames, seq.num_frames)
+        item = self._run(seq, min(self.num_frames, seq.num_frames))
+        if self.layout_mix and bool(torch.rand(()) < self.layout_mix):
+            t = item["labels"].shape[0]
+            others = [s for s in self.sequences if s is not seq and s.num_frames >= t
+                      and (s.images is None) == (seq.images is None)]
+            if others:
+                other = self._run(others[self._randint(len(others))], t)
+                width = item["labels"].shape[-1]
+                cut = width // 4 + self._randint(width // 2 + 1)
+                item = mix_layouts(item, other, cut)
+        if self.recolor and seq.images is not None:
+            item["images"] = recolor_regions(item["images"], item["labels"], self.recolor)
+        item.update(sequence=seq.name, num_frames=item["labels"].shape[0], has_images=seq.images is not None)
+        return item
+
+    def _run(self, seq, t: int) -> dict:
+        """The maps of ``t`` frames of ``seq`` with their own random start, crop box, zoom and flip, and ``start``."""
         w, h = self.index.size
         cw, ch = self.crop or (w, h)
         sw, sh = self._source_size(cw, ch)
@@ -180,9 +212,7 @@ class VideoDataset(Dataset):
             item = _resized(item, (cw, ch), kinds.get(self.kind).label_ids)
         if flip:
             item = _hflip(item)
-        if self.recolor and seq.images is not None:
-            item["images"] = recolor_regions(item["images"], item["labels"], self.recolor)
-        item.update(sequence=seq.name, start=start, num_frames=t, has_images=seq.images is not None)
+        item["start"] = start
         return item
 
     def _stack(self, frames: list[dict], box) -> dict:
@@ -275,6 +305,24 @@ def _hflip(item: dict) -> dict:
         centers = item["face_center"].clone()
         centers[:, 0] = item["labels"].shape[-1] - 1 - centers[:, 0]
         out["face_center"] = centers
+    return out
+
+
+def mix_layouts(left: dict, right: dict, cut: int) -> dict:
+    """``left``'s run with the columns from ``cut`` on taken from ``right`` (two runs of T frames of one size): every
+    map cut at that column; ``right``'s instance ids moved above ``left``'s largest; flow confidence 0 where a
+    pixel's backward flow lands on the other side of the cut (its previous frame there is the other sequence's)."""
+    out = dict(left)
+    for key in ("labels", "instances", "images", "masks", "flow", "flow_conf"):
+        joined = left[key].clone()
+        joined[..., cut:] = right[key][..., cut:]
+        out[key] = joined
+    moved = right["instances"][..., cut:]
+    out["instances"][..., cut:] = torch.where(moved > 0, moved + left["instances"].max().clamp(min=0), moved)
+    x = torch.arange(out["flow"].shape[-1], dtype=out["flow"].dtype)
+    source_x = x + out["flow"][:, 0:1]  # (T, 1, H, W): where each pixel's previous position is
+    same_side = torch.where(x < cut, source_x <= cut - 1, source_x >= cut)
+    out["flow_conf"] = out["flow_conf"] * same_side.to(out["flow_conf"].dtype)
     return out
 
 

@@ -66,3 +66,10 @@ def test_zoom_is_a_range_and_needs_a_crop():
         load_config(tiny, ["data.root=somewhere", "data.zoom=[0.4,0.6]"])
     with pytest.raises(ConfigError, match="0 < min <= max"):
         load_config(tiny, ["data.root=somewhere", "data.crop=[64,32]", "data.zoom=[0.6,0.4]"])
+
+
+def test_layout_mix_is_a_probability():
+    tiny = CONFIGS[0].parent / "tiny_test.yaml"
+    assert load_config(tiny, ["data.root=somewhere", "data.layout_mix=0.5"]).data.layout_mix == 0.5
+    with pytest.raises(ConfigError, match="data.layout_mix is a probability"):
+        load_config(tiny, ["data.root=somewhere", "data.layout_mix=1.5"])
