@@ -99,7 +99,8 @@ class Run:
         self.index, self.val_index, self.val_names = index, val_index, val
         self.dataset = VideoDataset(index, schedule.num_frames(cfg.schedule, 0), crop_size=tuple(cfg.data.crop) or None,
                                     flip=cfg.data.flip and kinds.get(index.kind).flips, sequences=train,
-                                    recolor=cfg.data.recolor, layout_mix=cfg.data.layout_mix, face_centers=cfg.face_crop > 0,
+                                    recolor=cfg.data.recolor, layout_mix=cfg.data.layout_mix,
+                                    face_centers=cfg.face_crop > 0,
                                     zoom=cfg.data.zoom or None, samples_per_epoch=cfg.data.samples_per_epoch or None)
         self.sampler = DistributedSampler(self.dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
                                           shuffle=True, seed=cfg.seed)
